@@ -1,0 +1,8 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "sched/wlc.h"
+
+namespace nlb {
+
+wlc_counts::wlc_counts(uint32_t slots) : counts_(new entry[slots]()), slots_(slots) {}
+
+}  // namespace nlb
