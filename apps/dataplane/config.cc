@@ -605,11 +605,6 @@ void read_tables(const reader &r, const Setting &root, dataplane_config *c) {
         r.check_keys(*m, {"size", "cache"});
         r.get(*m, "size", 1023, 1 << 26, &c->mempool_size);
         r.get(*m, "cache", 0, RTE_MEMPOOL_CACHE_MAX_SIZE, &c->mempool_cache);
-        if (c->mempool_cache * 3 / 2 > c->mempool_size)
-            r.fail((*m).exists("cache") ? (*m)["cache"] : *m,
-                   "cache " + std::to_string(c->mempool_cache) +
-                       " is too large for a pool of " + std::to_string(c->mempool_size) +
-                       " (at most size/1.5)");
     }
     if (const Setting *t = r.find(root, "conn_table")) {
         r.check_keys(*t, {"capacity", "timeouts"});
