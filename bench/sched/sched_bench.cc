@@ -52,7 +52,9 @@ struct one_service {
     }
 };
 
-inline ip_addr client_of(uint32_t i) { return ip_addr::from_v4_be(0x000012c6u | (i << 16)); }
+inline ip_addr client_of(uint32_t i) {
+    return ip_addr::from_v4_be(0x000012c6u | (i << 16));
+}
 
 void pick_baseline_modulo(benchmark::State &state) {
     one_service o(sched_kind::wrr, static_cast<uint32_t>(state.range(0)));

@@ -30,9 +30,9 @@ std::vector<service_spec> thousand_services(bool wrr_only) {
                  ipproto_tcp, ip_family::v4};
         s.sched = wrr_only ? sched_kind::wrr : static_cast<sched_kind>(i % 3);
         for (uint32_t j = 0; j < 10; j++)
-            s.backends.push_back({uint64_t(i) << 8 | j,
-                                  ip_addr::from_v4_be(htonl(0xc6130000u + i * 16 + j + 1)),
-                                  ip_family::v4, htons(8080), uint8_t(10 + j), backend_state::active});
+            s.backends.push_back(
+                {uint64_t(i) << 8 | j, ip_addr::from_v4_be(htonl(0xc6130000u + i * 16 + j + 1)),
+                 ip_family::v4, htons(8080), uint8_t(10 + j), backend_state::active});
         out.push_back(std::move(s));
     }
     return out;

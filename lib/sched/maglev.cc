@@ -25,7 +25,7 @@ maglev_table maglev_table::build(std::span<const maglev_backend> backends, uint3
         uint32_t index;
         uint32_t weight;
         uint32_t credit;
-        uint32_t position;   // offset + next * skip (mod size), kept incrementally
+        uint32_t position;  // offset + next * skip (mod size), kept incrementally
         uint32_t skip;
     };
     std::vector<turn> turns;

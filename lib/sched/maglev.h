@@ -29,15 +29,15 @@ namespace nlb {
 
 /** One backend as Maglev sees it. Weight 0 (or a draining backend) gets no position. */
 struct maglev_backend {
-    uint64_t key;      // stable id; equal keys hash to equal permutations
-    uint32_t weight;   // 0–100
+    uint64_t key;     // stable id; equal keys hash to equal permutations
+    uint32_t weight;  // 0–100
 };
 
 /** A position whose owner changed between two builds (Katran's batchRealsUpdate). */
 struct maglev_change {
     uint32_t position;
-    uint32_t previous;   // index into the previous build's backends, or sched_none
-    uint32_t current;    // index into this build's backends, or sched_none
+    uint32_t previous;  // index into the previous build's backends, or sched_none
+    uint32_t current;   // index into this build's backends, or sched_none
 };
 
 /** Default table size: prime, about 650 positions per backend at 100 backends. */
@@ -46,7 +46,7 @@ inline constexpr uint32_t maglev_default_size = 65537;
 inline constexpr uint32_t maglev_allowed_sizes[] = {251, 1021, 4093, 16381, 65537, 131071};
 
 class maglev_table {
-public:
+  public:
     /** An empty table: every lookup returns sched_none. */
     maglev_table() = default;
 
@@ -65,7 +65,8 @@ public:
                               const maglev_table *prev = nullptr,
                               std::vector<maglev_change> *delta = nullptr);
 
-    /** Any thread: the backend index (into the build's backends) owning a 32-bit hash, or sched_none. */
+    /** Any thread: the backend index (into the build's backends) owning a 32-bit hash, or
+     * sched_none. */
     uint32_t lookup_hash(uint32_t hash) const {
         return size_ ? entries_[reduce_u32(hash, size_)] : sched_none;
     }
@@ -85,7 +86,7 @@ public:
     }
     static constexpr uint64_t no_key = UINT64_MAX;
 
-private:
+  private:
     std::vector<uint32_t> entries_;
     std::vector<uint64_t> keys_;
     uint32_t size_ = 0;

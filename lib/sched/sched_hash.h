@@ -23,7 +23,7 @@ namespace nlb {
 inline constexpr uint64_t maglev_offset_seed = 0x6e6c622d6f666673ull;  // "nlb-offs"
 inline constexpr uint64_t maglev_skip_seed = 0x6e6c622d736b6970ull;    // "nlb-skip"
 /** Seed of the client-address hash used for Maglev lookups. Fixed forever. */
-inline constexpr uint64_t client_hash_seed = 0x6e6c622d636c6e74ull;    // "nlb-clnt"
+inline constexpr uint64_t client_hash_seed = 0x6e6c622d636c6e74ull;  // "nlb-clnt"
 
 /** MurmurHash3's 64-bit finaliser: a bijection with full avalanche. */
 constexpr uint64_t mix64(uint64_t x) {

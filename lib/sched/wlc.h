@@ -30,11 +30,12 @@ namespace nlb {
  * ignored (count 0).
  */
 class wlc_counts {
-public:
+  public:
     /** Agent or worker start-up: counts for slots [0, slots), all 0. Allocates. */
     explicit wlc_counts(uint32_t slots);
 
-    /** Active connections of this worker on backend ref.index if its generation is still ref.generation. */
+    /** Active connections of this worker on backend ref.index if its generation is still
+     * ref.generation. */
     uint32_t active(uint32_t slot, uint32_t generation) const {
         if (slot >= slots_) return 0;
         const entry &e = counts_[slot];
@@ -58,7 +59,7 @@ public:
     }
     uint32_t capacity() const { return slots_; }
 
-private:
+  private:
     struct entry {
         uint32_t generation;
         uint32_t active;

@@ -20,7 +20,7 @@
 namespace nlb {
 
 class worker_sched {
-public:
+  public:
     /**
      * Start-up: state for services with index < max_services and backend slots
      * < max_backends (the snapshot builder's limits). worker_index staggers
@@ -36,7 +36,7 @@ public:
     wlc_counts &counts() { return counts_; }
     const wlc_counts &counts() const { return counts_; }
 
-private:
+  private:
     std::unique_ptr<uint32_t[]> cursors_;
     uint32_t max_services_;
     uint32_t spare_cursor_ = 0;

@@ -5,7 +5,9 @@
 
 namespace nlb {
 
-snapshot::~snapshot() { poison(); }
+snapshot::~snapshot() {
+    poison();
+}
 
 void snapshot::poison() {
     // Volatile stores: the compiler must not drop them as dead before the

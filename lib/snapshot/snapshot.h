@@ -50,42 +50,43 @@ static_assert(sizeof(service_key) == 20);
 
 /** One backend slot. */
 struct snapshot_backend {
-    uint64_t id;             // the control plane's stable id (also the Maglev key)
+    uint64_t id;  // the control plane's stable id (also the Maglev key)
     ip_addr addr;
-    uint32_t generation;     // changes whenever the slot changes hands (or is freed)
-    uint32_t service;        // stable index of the owning service
-    uint16_t port_be;        // network byte order
+    uint32_t generation;  // changes whenever the slot changes hands (or is freed)
+    uint32_t service;     // stable index of the owning service
+    uint16_t port_be;     // network byte order
     ip_family family;
     backend_state state;
-    uint8_t weight;          // 0–100
-    bool in_use;             // false: free slot (generation still meaningful)
+    uint8_t weight;  // 0–100
+    bool in_use;     // false: free slot (generation still meaningful)
 
     /** True when the backend may take new connections (active and weight > 0). */
     bool accepts_new() const { return in_use && state == backend_state::active && weight > 0; }
 };
 
-/** Per-service scheduler data, shared between snapshots while the service's backend set is unchanged. */
+/** Per-service scheduler data, shared between snapshots while the service's backend set is
+ * unchanged. */
 struct service_sched_data;
 
 /** One service (VIP:port/protocol). */
 struct snapshot_service {
     service_key key;
-    uint32_t index;                    // stable index (== position in snapshot::services)
+    uint32_t index;  // stable index (== position in snapshot::services)
     bool in_use;
     fwd_mode mode;
     sched_kind sched;
-    uint32_t persistence_timeout_s;    // 0 = session persistence off
-    uint64_t version;                  // the control plane's version of this service
-    const uint32_t *slots;             // backend slots, backend_count of them
+    uint32_t persistence_timeout_s;  // 0 = session persistence off
+    uint64_t version;                // the control plane's version of this service
+    const uint32_t *slots;           // backend slots, backend_count of them
     uint32_t backend_count;
-    const uint32_t *wrr;               // WRR sequence of indices into slots (sched == wrr)
+    const uint32_t *wrr;  // WRR sequence of indices into slots (sched == wrr)
     uint32_t wrr_length;
-    const maglev_table *maglev;        // indices into slots (sched == source_ip), else null
+    const maglev_table *maglev;  // indices into slots (sched == source_ip), else null
 };
 
 class snapshot {
-public:
-    static constexpr uint64_t magic_live = 0x6e6c622d736e6170ull;   // "nlb-snap"
+  public:
+    static constexpr uint64_t magic_live = 0x6e6c622d736e6170ull;  // "nlb-snap"
     static constexpr uint64_t magic_dead = 0xdeaddeaddeaddeadull;
 
     snapshot() = default;
@@ -99,8 +100,8 @@ public:
     /** Sequence number: the previous snapshot's plus one (the first is 1). */
     uint64_t version = 0;
 
-    std::vector<snapshot_service> services;   // by stable index
-    std::vector<snapshot_backend> backends;   // by slot
+    std::vector<snapshot_service> services;  // by stable index
+    std::vector<snapshot_backend> backends;  // by slot
 
     /** Any thread: the service for a destination, or nullptr. */
     const snapshot_service *find_service(const ip_addr &vip, uint16_t port_be, uint8_t proto,
@@ -131,14 +132,14 @@ public:
      */
     void poison();
 
-private:
+  private:
     friend class snapshot_builder;
 
-    struct service_entry {   // open-addressing table: key -> services[] index
+    struct service_entry {  // open-addressing table: key -> services[] index
         service_key key;
-        uint32_t service;    // UINT32_MAX = empty
+        uint32_t service;  // UINT32_MAX = empty
     };
-    struct vip_entry {       // open-addressing set of VIP addresses
+    struct vip_entry {  // open-addressing set of VIP addresses
         ip_addr addr;
         ip_family family;
         bool used;
@@ -152,8 +153,8 @@ private:
     uint32_t vip_mask_ = 0;
     uint32_t live_services_ = 0;
     uint32_t live_backends_ = 0;
-    std::vector<uint32_t> slot_lists_;   // every service's slots, back to back
-    std::vector<std::shared_ptr<const service_sched_data>> sched_data_;   // by service index
+    std::vector<uint32_t> slot_lists_;  // every service's slots, back to back
+    std::vector<std::shared_ptr<const service_sched_data>> sched_data_;  // by service index
 };
 
 /**
@@ -171,26 +172,26 @@ inline uint32_t pick_backend(const snapshot &s, const snapshot_service &svc, wor
     auto usable = [b, slots](uint32_t i) { return b[slots[i]].accepts_new(); };
     uint32_t i = sched_none;
     switch (svc.sched) {
-    case sched_kind::wrr:
-        i = wrr_pick(svc.wrr, svc.wrr_length, ws.cursor(svc.index), usable);
-        break;
-    case sched_kind::wlc: {
-        uint32_t *rot = ws.cursor(svc.index);
-        const wlc_counts &counts = ws.counts();
-        i = wlc_pick(
-            svc.backend_count, (*rot)++, [b, slots](uint32_t k) { return b[slots[k]].weight; },
-            [b, slots, &counts](uint32_t k) {
-                return counts.active(slots[k], b[slots[k]].generation);
-            },
-            usable);
-        break;
-    }
-    case sched_kind::source_ip:
-        if (svc.maglev) {
-            i = svc.maglev->lookup(client);
-            if (i != sched_none && !usable(i)) i = sched_none;
+        case sched_kind::wrr:
+            i = wrr_pick(svc.wrr, svc.wrr_length, ws.cursor(svc.index), usable);
+            break;
+        case sched_kind::wlc: {
+            uint32_t *rot = ws.cursor(svc.index);
+            const wlc_counts &counts = ws.counts();
+            i = wlc_pick(
+                svc.backend_count, (*rot)++, [b, slots](uint32_t k) { return b[slots[k]].weight; },
+                [b, slots, &counts](uint32_t k) {
+                    return counts.active(slots[k], b[slots[k]].generation);
+                },
+                usable);
+            break;
         }
-        break;
+        case sched_kind::source_ip:
+            if (svc.maglev) {
+                i = svc.maglev->lookup(client);
+                if (i != sched_none && !usable(i)) i = sched_none;
+            }
+            break;
     }
     return i == sched_none ? no_backend : slots[i];
 }

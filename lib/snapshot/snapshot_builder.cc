@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "snapshot/snapshot_builder.h"
 
-#include <algorithm>
 #include <arpa/inet.h>
+#include <algorithm>
 
 namespace nlb {
 
@@ -36,9 +36,12 @@ std::string describe(const service_key &k) {
     return "service " + ip + ":" + std::to_string(ntohs(k.port_be)) + "/" + proto_name(k.proto);
 }
 
-bool family_valid(ip_family f) { return f == ip_family::v4 || f == ip_family::v6; }
+bool family_valid(ip_family f) {
+    return f == ip_family::v4 || f == ip_family::v6;
+}
 
-/** The address is a plausible unicast address of its family (not all-zero; v4 has 12 zero bytes). */
+/** The address is a plausible unicast address of its family (not all-zero; v4 has 12 zero bytes).
+ */
 bool address_fits(const ip_addr &a, ip_family f) {
     static const uint8_t zero[16] = {};
     if (f == ip_family::v4) return std::memcmp(a.bytes + 4, zero, 12) == 0 && a.v4_be() != 0;
@@ -59,7 +62,8 @@ std::string validate_service(const service_spec &svc, const snapshot_limits &lim
     std::string what = describe(k);
     if (!address_fits(k.vip, k.family)) return what + ": VIP is not a valid address of its family";
     if (k.port_be == 0) return what + ": port must be 1-65535";
-    if (k.proto != ipproto_tcp && k.proto != ipproto_udp) return what + ": protocol must be tcp or udp";
+    if (k.proto != ipproto_tcp && k.proto != ipproto_udp)
+        return what + ": protocol must be tcp or udp";
     if (svc.mode != fwd_mode::nat && svc.mode != fwd_mode::dsr && svc.mode != fwd_mode::tunnel)
         return what + ": unknown forwarding mode";
     if (svc.sched != sched_kind::wrr && svc.sched != sched_kind::wlc &&
@@ -128,7 +132,7 @@ snapshot_build snapshot_builder::build(std::span<const service_spec> desired,
             }
             h = (h + 1) & snap->service_mask_;
         }
-        snap->service_table_[h] = {k, static_cast<uint32_t>(i)};   // position for now
+        snap->service_table_[h] = {k, static_cast<uint32_t>(i)};  // position for now
         if (prev) {
             const snapshot_service *p = prev->find_service(k);
             if (p && p->index < limits_.max_services) {
@@ -141,7 +145,7 @@ snapshot_build snapshot_builder::build(std::span<const service_spec> desired,
     uint32_t next_free = 0, services_size = 0;
     for (size_t i = 0; i < desired.size(); i++) {
         if (index_of[i] == UINT32_MAX) {
-            while (index_taken[next_free]) next_free++;   // max_services >= desired.size()
+            while (index_taken[next_free]) next_free++;  // max_services >= desired.size()
             index_of[i] = next_free;
             index_taken[next_free] = true;
         }
@@ -264,8 +268,8 @@ snapshot_build snapshot_builder::build(std::span<const service_spec> desired,
                              ? (spec.maglev_size ? spec.maglev_size : limits_.maglev_size)
                              : 0;
         std::shared_ptr<const service_sched_data> data;
-        const service_sched_data *old = prev_of[i] ? prev->sched_data_[prev_of[i]->index].get()
-                                                   : nullptr;
+        const service_sched_data *old =
+            prev_of[i] ? prev->sched_data_[prev_of[i]->index].get() : nullptr;
         if (old && old->same_inputs(spec.sched, msize, ids, weights)) {
             data = prev->sched_data_[prev_of[i]->index];
         } else if (spec.sched != sched_kind::wlc) {

@@ -30,40 +30,40 @@
 namespace nlb {
 
 struct backend_spec {
-    uint64_t id;              // stable id from the control plane
+    uint64_t id;  // stable id from the control plane
     ip_addr addr;
     ip_family family;
-    uint16_t port_be;         // 1–65535, network byte order
-    uint8_t weight;           // 0–100; 0 = no new connections
-    backend_state state;      // draining = no new connections
+    uint16_t port_be;     // 1–65535, network byte order
+    uint8_t weight;       // 0–100; 0 = no new connections
+    backend_state state;  // draining = no new connections
 };
 
 struct service_spec {
-    service_key key;          // VIP, port (network order, 1–65535), tcp/udp, family
+    service_key key;  // VIP, port (network order, 1–65535), tcp/udp, family
     fwd_mode mode;
     sched_kind sched;
-    uint32_t persistence_timeout_s;   // 0 = off, else 1–3600
-    uint32_t maglev_size;     // 0 = the builder's default; else one of maglev_allowed_sizes
-    uint64_t version;         // the control plane's version, copied into the snapshot
+    uint32_t persistence_timeout_s;  // 0 = off, else 1–3600
+    uint32_t maglev_size;            // 0 = the builder's default; else one of maglev_allowed_sizes
+    uint64_t version;                // the control plane's version, copied into the snapshot
     std::vector<backend_spec> backends;
 };
 
 struct snapshot_limits {
-    uint32_t max_services = 4096;      // stable service indices are < this
-    uint32_t max_backends = 65536;     // backend slots are < this
+    uint32_t max_services = 4096;   // stable service indices are < this
+    uint32_t max_backends = 65536;  // backend slots are < this
     uint32_t maglev_size = maglev_default_size;
 };
 
 /** Result of a build: a snapshot, or an error and no snapshot. */
 struct snapshot_build {
     std::unique_ptr<snapshot> snap;
-    std::string error;                 // empty on success; "service 198.18.0.1:80/tcp: …"
-    uint32_t maglev_tables_built = 0;  // tables (re)computed; the others were shared
-    uint64_t maglev_positions_changed = 0;   // sum of the rebuilt tables' deltas
+    std::string error;                      // empty on success; "service 198.18.0.1:80/tcp: …"
+    uint32_t maglev_tables_built = 0;       // tables (re)computed; the others were shared
+    uint64_t maglev_positions_changed = 0;  // sum of the rebuilt tables' deltas
 };
 
 class snapshot_builder {
-public:
+  public:
     /** Limits must match the worker_sched instances the workers were given. */
     explicit snapshot_builder(const snapshot_limits &limits = {}) : limits_(limits) {}
 
@@ -77,7 +77,7 @@ public:
 
     const snapshot_limits &limits() const { return limits_; }
 
-private:
+  private:
     snapshot_limits limits_;
 };
 

@@ -29,7 +29,8 @@ std::unique_ptr<snapshot_manager> snapshot_manager::create(unsigned workers, std
             return nullptr;
         }
     }
-    return std::unique_ptr<snapshot_manager>(new snapshot_manager(workers, qsbr, std::move(reclaim)));
+    return std::unique_ptr<snapshot_manager>(
+        new snapshot_manager(workers, qsbr, std::move(reclaim)));
 }
 
 snapshot_manager::snapshot_manager(unsigned workers, rte_rcu_qsbr *qsbr, reclaimer reclaim)
@@ -43,11 +44,14 @@ snapshot_manager::~snapshot_manager() {
 
 void snapshot_manager::free_snapshot(snapshot *s) {
     if (!s) return;
-    if (reclaim_) reclaim_(s);
-    else delete s;
+    if (reclaim_)
+        reclaim_(s);
+    else
+        delete s;
 }
 
-bool snapshot_manager::publish(std::unique_ptr<snapshot> next, std::chrono::nanoseconds wait_limit) {
+bool snapshot_manager::publish(std::unique_ptr<snapshot> next,
+                               std::chrono::nanoseconds wait_limit) {
     const snapshot *old = current_.exchange(next.release(), std::memory_order_release);
     // rte_rcu_qsbr_thread_online() orders a worker's going online before its
     // first current() with a full fence; this one orders the pointer store

@@ -46,7 +46,7 @@
 namespace nlb {
 
 class snapshot_manager {
-public:
+  public:
     /** Frees a retired snapshot; the default deletes it. Runs on the writer thread. */
     using reclaimer = std::function<void(snapshot *)>;
 
@@ -98,13 +98,13 @@ public:
     uint64_t publications() const { return publications_; }
     unsigned workers() const { return workers_; }
 
-private:
+  private:
     snapshot_manager(unsigned workers, rte_rcu_qsbr *qsbr, reclaimer reclaim);
     void free_snapshot(snapshot *s);
 
     struct retired_snapshot {
         snapshot *snap;
-        uint64_t token;   // rte_rcu_qsbr_start() token taken after it was replaced
+        uint64_t token;  // rte_rcu_qsbr_start() token taken after it was replaced
     };
 
     // Read by every worker per burst; written once per publication.

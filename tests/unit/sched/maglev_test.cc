@@ -38,10 +38,10 @@ TEST(maglev, equal_weights_fill_evenly) {
     auto t = maglev_table::build(b, maglev_default_size);
     ASSERT_EQ(t.size(), maglev_default_size);
     auto n = shares(t);
-    ASSERT_EQ(n.size(), 10u);   // no empty position
+    ASSERT_EQ(n.size(), 10u);  // no empty position
     for (auto &[key, count] : n) {
         EXPECT_NE(key, maglev_table::no_key);
-        EXPECT_NEAR(count, 6553.7, 2) << key;   // turns are exactly round robin
+        EXPECT_NEAR(count, 6553.7, 2) << key;  // turns are exactly round robin
     }
 }
 
@@ -113,8 +113,8 @@ uint32_t moved_from_unaffected(const std::vector<maglev_change> &delta, const ma
 // margin. A bigger table (131071) reduces it.
 struct disruption_bound {
     uint32_t backends;
-    double total;        // moved positions / ideal (size / backends)
-    double unaffected;   // positions moved between backends not added/removed / ideal
+    double total;       // moved positions / ideal (size / backends)
+    double unaffected;  // positions moved between backends not added/removed / ideal
 };
 constexpr disruption_bound bounds[] = {{10, 1.08, 0.08}, {50, 1.35, 0.35}, {100, 1.75, 0.75}};
 
@@ -169,7 +169,7 @@ TEST(maglev, adding_one_moves_about_one_over_n_plus_one) {
 TEST(maglev, weight_change_moves_only_what_it_must) {
     auto b = backends(20);
     auto before = maglev_table::build(b, maglev_default_size);
-    b[3].weight = 5;   // halves one backend's share
+    b[3].weight = 5;  // halves one backend's share
     std::vector<maglev_change> delta;
     auto after = maglev_table::build(b, maglev_default_size, &before, &delta);
     double ideal = maglev_default_size / 20.0;
@@ -182,7 +182,7 @@ TEST(maglev, client_lookups_spread_over_backends) {
     auto t = maglev_table::build(b, maglev_default_size);
     std::vector<uint32_t> n(4, 0);
     for (uint32_t i = 0; i < 40000; i++) {
-        uint32_t be = __builtin_bswap32(0xc6120000u + i);   // 198.18.x.x
+        uint32_t be = __builtin_bswap32(0xc6120000u + i);  // 198.18.x.x
         uint32_t idx = t.lookup(ip_addr::from_v4_be(be));
         ASSERT_LT(idx, 4u);
         n[idx]++;

@@ -24,7 +24,7 @@ TEST(wlc, picks_fewest_connections_per_weight) {
     // ratios 0.5, 0.4, 0.4: the first of the two minima from start.
     EXPECT_EQ(b.pick(0), 1u);
     EXPECT_EQ(b.pick(2), 2u);
-    b.active = {5, 11, 4};   // 0.5, 0.55, 0.4
+    b.active = {5, 11, 4};  // 0.5, 0.55, 0.4
     EXPECT_EQ(b.pick(0), 2u);
 }
 
@@ -82,15 +82,15 @@ TEST(wlc_counts, generation_change_resets_and_ignores_stale_closes) {
     EXPECT_EQ(c.active(2, 6), 0u);
     c.closed({2, 5});
     EXPECT_EQ(c.active(2, 5), 1u);
-    c.opened({2, 6});           // slot reused by a new backend
+    c.opened({2, 6});  // slot reused by a new backend
     EXPECT_EQ(c.active(2, 6), 1u);
     EXPECT_EQ(c.active(2, 5), 0u);
-    c.closed({2, 5});           // close of the old backend's connection: ignored
+    c.closed({2, 5});  // close of the old backend's connection: ignored
     EXPECT_EQ(c.active(2, 6), 1u);
     c.closed({2, 6});
-    c.closed({2, 6});           // never below 0
+    c.closed({2, 6});  // never below 0
     EXPECT_EQ(c.active(2, 6), 0u);
-    c.opened({9, 1});           // beyond capacity: ignored
+    c.opened({9, 1});  // beyond capacity: ignored
     EXPECT_EQ(c.active(9, 1), 0u);
 }
 
@@ -100,7 +100,7 @@ TEST(worker_sched, cursors_are_per_service_and_staggered_per_worker) {
     *w0.cursor(1) = 42;
     EXPECT_EQ(*w0.cursor(1), 42u);
     EXPECT_NE(*w0.cursor(0), 42u);
-    EXPECT_NE(w0.cursor(100), nullptr);   // out of range still gives a cursor
+    EXPECT_NE(w0.cursor(100), nullptr);  // out of range still gives a cursor
     EXPECT_EQ(w0.counts().capacity(), 16u);
 }
 

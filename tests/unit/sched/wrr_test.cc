@@ -14,7 +14,9 @@
 namespace nlb {
 namespace {
 
-std::vector<uint32_t> seq_of(std::vector<uint8_t> w) { return wrr_sequence(w); }
+std::vector<uint32_t> seq_of(std::vector<uint8_t> w) {
+    return wrr_sequence(w);
+}
 
 TEST(wrr, five_one_one_interleaves_like_nginx) {
     // nginx's documented example: weights 5,1,1 give a a b a c a a.
@@ -33,7 +35,7 @@ TEST(wrr, exact_proportions_over_one_cycle) {
     std::vector<uint8_t> w = {100, 37, 1, 0, 50, 13, 99};
     auto s = wrr_sequence(w);
     uint32_t total = 0;
-    for (auto x : w) total += x;   // gcd is 1
+    for (auto x : w) total += x;  // gcd is 1
     ASSERT_EQ(s.size(), total);
     std::map<uint32_t, uint32_t> n;
     for (auto b : s) n[b]++;
@@ -65,11 +67,16 @@ TEST(wrr, smooth_every_window_gets_its_share) {
     std::vector<uint32_t> plain(50, 0);
     plain.insert(plain.end(), 50, 1);
     plain.push_back(2);
-    EXPECT_GT(discrepancy(plain, 0, 50.0 / 101), 2.0);   // the measure can fail
+    EXPECT_GT(discrepancy(plain, 0, 50.0 / 101), 2.0);  // the measure can fail
 
-    std::vector<std::vector<uint8_t>> cases = {
-        {5, 1, 1}, {90, 5, 5}, {100, 1}, {10, 20, 30, 40}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10},
-        {100, 99, 98, 1}, {50, 50, 1}, {7, 11, 13, 17, 19, 23}};
+    std::vector<std::vector<uint8_t>> cases = {{5, 1, 1},
+                                               {90, 5, 5},
+                                               {100, 1},
+                                               {10, 20, 30, 40},
+                                               {1, 2, 3, 4, 5, 6, 7, 8, 9, 10},
+                                               {100, 99, 98, 1},
+                                               {50, 50, 1},
+                                               {7, 11, 13, 17, 19, 23}};
     std::mt19937 rng(42);
     for (int i = 0; i < 100; i++) {
         std::vector<uint8_t> w(2 + rng() % 5);
@@ -86,7 +93,7 @@ TEST(wrr, smooth_every_window_gets_its_share) {
 }
 
 TEST(wrr, pick_walks_the_sequence_and_skips_unusable) {
-    auto s = wrr_sequence(std::vector<uint8_t>{2, 1, 1});   // nginx: a b c a
+    auto s = wrr_sequence(std::vector<uint8_t>{2, 1, 1});  // nginx: a b c a
     ASSERT_EQ(s, (std::vector<uint32_t>{0, 1, 2, 0}));
     uint32_t cursor = 0;
     auto all = [](uint32_t) { return true; };
@@ -106,7 +113,7 @@ TEST(wrr, pick_walks_the_sequence_and_skips_unusable) {
 
 TEST(wrr, cursor_out_of_range_is_reduced) {
     auto s = wrr_sequence(std::vector<uint8_t>{1, 1, 1});
-    uint32_t cursor = 3000000002u;   // 3000000002 % 3 == 2
+    uint32_t cursor = 3000000002u;  // 3000000002 % 3 == 2
     EXPECT_EQ(wrr_pick(s.data(), s.size(), &cursor, [](uint32_t) { return true; }), 2u);
     EXPECT_EQ(cursor, 0u);
 }

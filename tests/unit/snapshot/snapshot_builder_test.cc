@@ -34,10 +34,10 @@ const snapshot_backend *find_backend(const snapshot &s, const snapshot_service &
 
 TEST(snapshot, finds_services_by_vip_port_protocol_and_family) {
     snapshot_builder b;
-    service_spec v6svc = service({test::v6(1), htons(443), ipproto_tcp, ip_family::v6},
-                                 sched_kind::wrr, {});
-    v6svc.backends.push_back({7, test::v6(0x100), ip_family::v6, htons(8443), 10,
-                              backend_state::active});
+    service_spec v6svc =
+        service({test::v6(1), htons(443), ipproto_tcp, ip_family::v6}, sched_kind::wrr, {});
+    v6svc.backends.push_back(
+        {7, test::v6(0x100), ip_family::v6, htons(8443), 10, backend_state::active});
     std::vector<service_spec> specs = {
         service(key4(1, 80), sched_kind::wrr, {backend4(1, 1, 1, 8080)}),
         service(key4(1, 53, ipproto_udp), sched_kind::wlc, {backend4(2, 1, 2, 53)}),
@@ -58,15 +58,15 @@ TEST(snapshot, finds_services_by_vip_port_protocol_and_family) {
         EXPECT_EQ(s->backends[svc->slots[0]].id, spec.backends[0].id);
         EXPECT_EQ(s->backends[svc->slots[0]].service, svc->index);
     }
-    EXPECT_EQ(s->find_service(key4(1, 81)), nullptr);                   // other port
-    EXPECT_EQ(s->find_service(key4(1, 80, ipproto_udp)), nullptr);      // other protocol
-    EXPECT_EQ(s->find_service(key4(3, 80)), nullptr);                   // other VIP
+    EXPECT_EQ(s->find_service(key4(1, 81)), nullptr);               // other port
+    EXPECT_EQ(s->find_service(key4(1, 80, ipproto_udp)), nullptr);  // other protocol
+    EXPECT_EQ(s->find_service(key4(3, 80)), nullptr);               // other VIP
     EXPECT_EQ(s->find_service(test::v6(1), htons(80), ipproto_tcp, ip_family::v6), nullptr);
     EXPECT_TRUE(s->is_vip(test::v4(18, 0, 1), ip_family::v4));
     EXPECT_TRUE(s->is_vip(test::v4(18, 0, 2), ip_family::v4));
     EXPECT_TRUE(s->is_vip(test::v6(1), ip_family::v6));
     EXPECT_FALSE(s->is_vip(test::v4(18, 0, 3), ip_family::v4));
-    EXPECT_FALSE(s->is_vip(test::v4(19, 1, 1), ip_family::v4));   // a backend, not a VIP
+    EXPECT_FALSE(s->is_vip(test::v4(19, 1, 1), ip_family::v4));  // a backend, not a VIP
     EXPECT_FALSE(s->is_vip(test::v6(2), ip_family::v6));
 
     auto empty = build(b, {});
@@ -107,7 +107,8 @@ TEST(snapshot, backends_keep_slots_and_generations_and_removal_is_detected) {
     EXPECT_TRUE(s1->backend_valid(r2));
 
     // Remove backend 2, add backend 5, change backend 3's weight and state.
-    specs[0].backends = {backend4(1, 1, 1, 8080), backend4(3, 1, 3, 8080, 50, backend_state::draining),
+    specs[0].backends = {backend4(1, 1, 1, 8080),
+                         backend4(3, 1, 3, 8080, 50, backend_state::draining),
                          backend4(5, 1, 5, 8080)};
     auto s2 = build(b, specs, s1.get());
     EXPECT_EQ(s2->version, 2u);
@@ -120,12 +121,12 @@ TEST(snapshot, backends_keep_slots_and_generations_and_removal_is_detected) {
     EXPECT_EQ(s2slot1, slot1);
     EXPECT_EQ(s2slot3, slot3);
     EXPECT_TRUE(s2->backend_valid(r1));
-    EXPECT_TRUE(s2->backend_valid(r3));   // weight/state changes keep the backend
+    EXPECT_TRUE(s2->backend_valid(r3));  // weight/state changes keep the backend
     EXPECT_EQ(s2->backends[slot3].weight, 50);
     EXPECT_EQ(s2->backends[slot3].state, backend_state::draining);
     EXPECT_FALSE(s2->backend_valid(r2));  // removed: the stale reference is detected
     EXPECT_EQ(s2slot5, slot2);            // the freed slot is reused...
-    EXPECT_NE(s2->ref_of(s2slot5).generation, r2.generation);   // ...under a new generation
+    EXPECT_NE(s2->ref_of(s2slot5).generation, r2.generation);  // ...under a new generation
     EXPECT_EQ(s2->backends[s2slot5].id, 5u);
 
     // Same id, new port: a different backend, so a new slot/generation.
@@ -133,7 +134,7 @@ TEST(snapshot, backends_keep_slots_and_generations_and_removal_is_detected) {
     auto s3 = build(b, specs, s2.get());
     EXPECT_FALSE(s3->backend_valid(r1));
     // Removing a backend and later reusing its slot: generations never repeat.
-    specs[0].backends.pop_back();   // backend 5 goes
+    specs[0].backends.pop_back();  // backend 5 goes
     auto s4 = build(b, specs, s3.get());
     backend_ref r5 = s3->ref_of(s2slot5);
     EXPECT_FALSE(s4->backend_valid(r5));
@@ -164,11 +165,12 @@ TEST(snapshot, service_indices_are_stable_and_reused_lowest_first) {
     uint32_t i2 = s1->find_service(key4(2, 80))->index, i3 = s1->find_service(key4(3, 80))->index;
     uint32_t i1 = s1->find_service(key4(1, 80))->index;
     // Drop the first service, reorder the rest, add a new one.
-    std::vector<service_spec> next = {specs[2], specs[1], service(key4(4, 80), sched_kind::wlc, {})};
+    std::vector<service_spec> next = {specs[2], specs[1],
+                                      service(key4(4, 80), sched_kind::wlc, {})};
     auto s2 = build(b, next, s1.get());
     EXPECT_EQ(s2->find_service(key4(2, 80))->index, i2);
     EXPECT_EQ(s2->find_service(key4(3, 80))->index, i3);
-    EXPECT_EQ(s2->find_service(key4(4, 80))->index, i1);   // the freed index
+    EXPECT_EQ(s2->find_service(key4(4, 80))->index, i1);  // the freed index
     EXPECT_EQ(s2->find_service(key4(1, 80)), nullptr);
     EXPECT_EQ(s2->service_count(), 3u);
 }
@@ -195,7 +197,7 @@ TEST(snapshot, invalid_input_is_refused_with_a_reason) {
     s.backends[0].port_be = 0;
     expect_error({s}, "port");
     s = ok;
-    s.key.vip = test::v6(1);   // v6 bytes under family v4
+    s.key.vip = test::v6(1);  // v6 bytes under family v4
     expect_error({s}, "VIP");
     s = ok;
     s.backends[0].family = ip_family::v6;
@@ -256,7 +258,7 @@ TEST(snapshot, scheduler_data_is_shared_until_backends_change) {
     specs.push_back(service(key4(3, 80), sched_kind::wrr, {}));
     auto r2 = b.build(specs, s1.get());
     EXPECT_EQ(r2.maglev_tables_built, 0u);
-    EXPECT_EQ(r2.snap->find_service(key4(1, 80))->maglev, m1->maglev);   // shared
+    EXPECT_EQ(r2.snap->find_service(key4(1, 80))->maglev, m1->maglev);  // shared
     EXPECT_EQ(r2.snap->find_service(key4(2, 80))->wrr, s1->find_service(key4(2, 80))->wrr);
 
     // Draining one of three backends rebuilds the table and moves about a third.
@@ -275,11 +277,13 @@ TEST(snapshot, pick_backend_follows_each_scheduler) {
         service(key4(1, 80), sched_kind::wrr,
                 {backend4(1, 1, 1, 80, 20), backend4(2, 1, 2, 80, 10), backend4(3, 1, 3, 80, 0),
                  backend4(4, 1, 4, 80, 50, backend_state::draining)}),
-        service(key4(2, 80), sched_kind::wlc, {backend4(5, 1, 5, 80, 10), backend4(6, 1, 6, 80, 30)}),
+        service(key4(2, 80), sched_kind::wlc,
+                {backend4(5, 1, 5, 80, 10), backend4(6, 1, 6, 80, 30)}),
         service(key4(3, 80), sched_kind::source_ip,
-                {backend4(7, 1, 7, 80), backend4(8, 1, 8, 80), backend4(9, 1, 9, 80, 10,
-                                                                      backend_state::draining)}),
-        service(key4(4, 80), sched_kind::wrr, {backend4(10, 1, 10, 80, 10, backend_state::draining)}),
+                {backend4(7, 1, 7, 80), backend4(8, 1, 8, 80),
+                 backend4(9, 1, 9, 80, 10, backend_state::draining)}),
+        service(key4(4, 80), sched_kind::wrr,
+                {backend4(10, 1, 10, 80, 10, backend_state::draining)}),
         service(key4(5, 80), sched_kind::source_ip, {}),
         service(key4(6, 80), sched_kind::wlc, {backend4(11, 1, 11, 80, 0)}),
     };
@@ -294,7 +298,7 @@ TEST(snapshot, pick_backend_follows_each_scheduler) {
         ASSERT_NE(slot, no_backend);
         wrr[s->backends[slot].id]++;
     }
-    EXPECT_EQ(wrr, (std::map<uint64_t, int>{{1, 200}, {2, 100}}));   // 0 and draining get none
+    EXPECT_EQ(wrr, (std::map<uint64_t, int>{{1, 200}, {2, 100}}));  // 0 and draining get none
 
     // WLC with connections that stay open: shares follow the weights 1:3.
     std::map<uint64_t, int> wlc;

@@ -18,7 +18,7 @@ using namespace std::chrono_literals;
 // Counts the snapshots the manager frees, and remembers them.
 struct freed_log {
     std::atomic<int> count{0};
-    std::vector<uint64_t> versions;   // writer thread only
+    std::vector<uint64_t> versions;  // writer thread only
     snapshot_manager::reclaimer reclaimer() {
         return [this](snapshot *s) {
             versions.push_back(s->version);
@@ -54,7 +54,7 @@ TEST(snapshot_manager, offline_workers_do_not_hold_publication) {
     EXPECT_EQ(m->current(), nullptr);
     EXPECT_TRUE(m->publish(make(1)));
     EXPECT_EQ(m->current()->version, 1u);
-    EXPECT_TRUE(m->publish(make(2), 1s));   // nobody online: immediate
+    EXPECT_TRUE(m->publish(make(2), 1s));  // nobody online: immediate
     EXPECT_EQ(m->current()->version, 2u);
     EXPECT_EQ(log.count, 1);
     EXPECT_EQ(m->retired(), 0u);
@@ -112,7 +112,7 @@ TEST(snapshot_manager, wait_limit_keeps_the_old_snapshot_until_reclaimed) {
     auto t0 = std::chrono::steady_clock::now();
     EXPECT_FALSE(m->publish(make(2), 20ms));
     EXPECT_GE(std::chrono::steady_clock::now() - t0, 20ms);
-    EXPECT_EQ(m->current()->version, 2u);   // published all the same
+    EXPECT_EQ(m->current()->version, 2u);  // published all the same
     EXPECT_EQ(m->retired(), 1u);
     EXPECT_EQ(log.count, 0);
     EXPECT_EQ(m->reclaim(), 0u);
@@ -129,7 +129,7 @@ TEST(snapshot_manager, destructor_frees_current_and_retired) {
     {
         auto m = manager(1, &log);
         m->publish(make(1));
-        m->online(0);   // this thread plays a worker that never reports
+        m->online(0);  // this thread plays a worker that never reports
         EXPECT_FALSE(m->publish(make(2), 1ms));
         EXPECT_FALSE(m->publish(make(3), 1ms));
         EXPECT_EQ(m->retired(), 2u);

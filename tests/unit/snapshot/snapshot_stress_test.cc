@@ -33,7 +33,7 @@
 namespace nlb {
 namespace {
 
-constexpr unsigned pool_services = 48;   // possible services; about half exist at a time
+constexpr unsigned pool_services = 48;  // possible services; about half exist at a time
 constexpr unsigned max_backends_per_service = 12;
 
 service_key pool_key(unsigned p) {
@@ -58,8 +58,9 @@ struct desired_state {
         std::vector<service_spec> out;
         for (unsigned p = 0; p < pool_services; p++) {
             if (!present[p]) continue;
-            sched_kind k = p % 3 == 0 ? sched_kind::wrr : p % 3 == 1 ? sched_kind::wlc
-                                                                    : sched_kind::source_ip;
+            sched_kind k = p % 3 == 0   ? sched_kind::wrr
+                           : p % 3 == 1 ? sched_kind::wlc
+                                        : sched_kind::source_ip;
             out.push_back(test::service(pool_key(p), k, backends[p]));
             out.back().version = p;
         }
@@ -69,28 +70,29 @@ struct desired_state {
     void mutate(std::mt19937 &rng) {
         unsigned p = rng() % pool_services;
         switch (rng() % 6) {
-        case 0:   // add or remove the whole service
-            present[p] = !present[p];
-            break;
-        case 1:
-        case 2: {   // add a backend
-            auto &b = backends[p];
-            if (b.size() >= max_backends_per_service) break;
-            unsigned n = rng() % 64;
-            for (auto &x : b)
-                if ((x.id & 0xffffffffu) == n) return;
-            b.push_back(pool_backend(p, n, uint8_t(rng() % 101), backend_state::active));
-            break;
-        }
-        case 3:   // remove a backend
-            if (!backends[p].empty()) backends[p].erase(backends[p].begin() + rng() % backends[p].size());
-            break;
-        default:   // change a weight or state
-            if (!backends[p].empty()) {
-                auto &x = backends[p][rng() % backends[p].size()];
-                x.weight = uint8_t(rng() % 101);
-                x.state = rng() % 4 ? backend_state::active : backend_state::draining;
+            case 0:  // add or remove the whole service
+                present[p] = !present[p];
+                break;
+            case 1:
+            case 2: {  // add a backend
+                auto &b = backends[p];
+                if (b.size() >= max_backends_per_service) break;
+                unsigned n = rng() % 64;
+                for (auto &x : b)
+                    if ((x.id & 0xffffffffu) == n) return;
+                b.push_back(pool_backend(p, n, uint8_t(rng() % 101), backend_state::active));
+                break;
             }
+            case 3:  // remove a backend
+                if (!backends[p].empty())
+                    backends[p].erase(backends[p].begin() + rng() % backends[p].size());
+                break;
+            default:  // change a weight or state
+                if (!backends[p].empty()) {
+                    auto &x = backends[p][rng() % backends[p].size()];
+                    x.weight = uint8_t(rng() % 101);
+                    x.state = rng() % 4 ? backend_state::active : backend_state::draining;
+                }
         }
         present[p] = present[p] || rng() % 8 == 0;
     }
@@ -136,10 +138,14 @@ void worker_loop(snapshot_manager *mgr, unsigned w, const snapshot_limits *limit
         uint64_t floor = published_floor->load(std::memory_order_acquire);
         const snapshot *s = mgr->current();
         r->bursts++;
-        if (!s) fail(r, "no snapshot");
-        else if (s->magic != snapshot::magic_live) fail(r, "snapshot used after it was retired");
-        else if (s->version < last_version) fail(r, "snapshot version went backwards");
-        else if (s->version < floor) fail(r, "publish() returned before its snapshot was visible");
+        if (!s)
+            fail(r, "no snapshot");
+        else if (s->magic != snapshot::magic_live)
+            fail(r, "snapshot used after it was retired");
+        else if (s->version < last_version)
+            fail(r, "snapshot version went backwards");
+        else if (s->version < floor)
+            fail(r, "publish() returned before its snapshot was visible");
         if (!r->error.empty()) break;
         last_version = s->version;
 
@@ -168,7 +174,8 @@ void worker_loop(snapshot_manager *mgr, unsigned w, const snapshot_limits *limit
             if (slot == no_backend) continue;
             r->picks++;
             if (!check_backend(*s, slot, svc->index, r)) break;
-            if (!s->backends[slot].accepts_new()) fail(r, "picked a backend that takes no new connections");
+            if (!s->backends[slot].accepts_new())
+                fail(r, "picked a backend that takes no new connections");
             backend_ref ref = s->ref_of(slot);
             ws.counts().opened(ref);
             conns.push_back({ref, s->backends[slot].id, s->backends[slot].port_be});
@@ -274,13 +281,13 @@ TEST(snapshot_stress, workers_forward_while_snapshots_change) {
         stale += results[w].refs_stale;
     }
     EXPECT_GT(picks, 1000u);
-    EXPECT_GT(stale, 0u);   // backends did go away under live connections
-    std::printf("[ stress   ] %u publications in %.2f s (%.0f us each, %.0f us of it in publish()), "
-                "%llu picks, %llu refs checked (%llu stale)\n",
-                publications, seconds, seconds * 1e6 / publications,
-                std::chrono::duration<double>(publishing).count() * 1e6 / publications,
-                (unsigned long long)picks,
-                (unsigned long long)checked, (unsigned long long)stale);
+    EXPECT_GT(stale, 0u);  // backends did go away under live connections
+    std::printf(
+        "[ stress   ] %u publications in %.2f s (%.0f us each, %.0f us of it in publish()), "
+        "%llu picks, %llu refs checked (%llu stale)\n",
+        publications, seconds, seconds * 1e6 / publications,
+        std::chrono::duration<double>(publishing).count() * 1e6 / publications,
+        (unsigned long long)picks, (unsigned long long)checked, (unsigned long long)stale);
     mgr.reset();
     for (auto *s : quarantine) delete s;
 }
