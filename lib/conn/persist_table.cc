@@ -32,15 +32,14 @@ bool persist_table::read_slot(const slot &s, persist_entry *out) {
     for (int tries = 0; tries < 4; tries++) {
         uint32_t before = s.seq.load(std::memory_order_acquire);
         if (before & 1) continue;
-        out->last_seen_ms = s.last_seen.load(std::memory_order_relaxed);
-        out->timeout_ms = s.timeout_ms.load(std::memory_order_relaxed);
-        out->service = s.service.load(std::memory_order_relaxed);
-        out->backend.index = s.backend_index.load(std::memory_order_relaxed);
-        out->backend.generation = s.backend_generation.load(std::memory_order_relaxed);
+        out->last_seen_ms = s.last_seen.load(std::memory_order_acquire);
+        out->timeout_ms = s.timeout_ms.load(std::memory_order_acquire);
+        out->service = s.service.load(std::memory_order_acquire);
+        out->backend.index = s.backend_index.load(std::memory_order_acquire);
+        out->backend.generation = s.backend_generation.load(std::memory_order_acquire);
         uint32_t ip[4];
-        for (int i = 0; i < 4; i++) ip[i] = s.client[i].load(std::memory_order_relaxed);
+        for (int i = 0; i < 4; i++) ip[i] = s.client[i].load(std::memory_order_acquire);
         std::memcpy(out->client.bytes, ip, sizeof(ip));
-        std::atomic_thread_fence(std::memory_order_acquire);
         if (s.seq.load(std::memory_order_relaxed) == before) return true;
     }
     return false;
@@ -95,7 +94,6 @@ bool persist_table::update(const ip_addr &client, uint32_t service, uint32_t h,
     if ((seq & 1) || !s.seq.compare_exchange_strong(seq, seq + 1, std::memory_order_acquire,
                                                     std::memory_order_relaxed))
         return false;  // another lcore is writing it: give up rather than wait
-    std::atomic_thread_fence(std::memory_order_release);
     /* Re-check under the claim: another writer may have taken the slot meanwhile. */
     persist_entry cur;
     cur.timeout_ms = s.timeout_ms.load(std::memory_order_relaxed);
@@ -107,12 +105,12 @@ bool persist_table::update(const ip_addr &client, uint32_t service, uint32_t h,
     bool ok = matches(cur, client, service) || !live(cur, now_ms);
     if (ok) {
         std::memcpy(ip, client.bytes, sizeof(ip));
-        for (int k = 0; k < 4; k++) s.client[k].store(ip[k], std::memory_order_relaxed);
-        s.service.store(service, std::memory_order_relaxed);
-        s.backend_index.store(backend.index, std::memory_order_relaxed);
-        s.backend_generation.store(backend.generation, std::memory_order_relaxed);
-        s.last_seen.store(now_ms, std::memory_order_relaxed);
-        s.timeout_ms.store(timeout_s * 1000, std::memory_order_relaxed);
+        for (int k = 0; k < 4; k++) s.client[k].store(ip[k], std::memory_order_release);
+        s.service.store(service, std::memory_order_release);
+        s.backend_index.store(backend.index, std::memory_order_release);
+        s.backend_generation.store(backend.generation, std::memory_order_release);
+        s.last_seen.store(now_ms, std::memory_order_release);
+        s.timeout_ms.store(timeout_s * 1000, std::memory_order_release);
     }
     s.seq.store(seq + 2, std::memory_order_release);
     return ok;
@@ -129,12 +127,11 @@ bool persist_table::erase(const ip_addr &client, uint32_t service, uint32_t h) {
         if ((seq & 1) || !s.seq.compare_exchange_strong(seq, seq + 1, std::memory_order_acquire,
                                                         std::memory_order_relaxed))
             continue;
-        std::atomic_thread_fence(std::memory_order_release);
         uint32_t ip[4];
         for (int k = 0; k < 4; k++) ip[k] = s.client[k].load(std::memory_order_relaxed);
         if (s.service.load(std::memory_order_relaxed) == service &&
             std::memcmp(ip, client.bytes, sizeof(ip)) == 0) {
-            s.timeout_ms.store(0, std::memory_order_relaxed);
+            s.timeout_ms.store(0, std::memory_order_release);
             erased = true;
         }
         s.seq.store(seq + 2, std::memory_order_release);
