@@ -10,7 +10,9 @@
  *
  *  - services[] is indexed by the service's stable index (the same service key
  *    keeps its index across snapshots; per-worker scheduler cursors and stats
- *    are indexed by it). Unused indices have in_use == false.
+ *    are indexed by it). Unused indices have in_use == false. Neither
+ *    services[] nor backends[] ever shrinks from one snapshot to the next, so
+ *    an index taken from an older snapshot is always in range.
  *  - backends[] is indexed by slot. The same backend of the same service keeps
  *    its slot and generation across snapshots; a removed backend's slot gets a
  *    new generation, so a connection holding backend_ref{slot, generation}

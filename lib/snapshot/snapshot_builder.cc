@@ -142,7 +142,10 @@ snapshot_build snapshot_builder::build(std::span<const service_spec> desired,
             }
         }
     }
-    uint32_t next_free = 0, services_size = 0;
+    // services[] never shrinks, like backends[]: a connection may hold the
+    // index of a service that is gone and must find a hole (in_use == false),
+    // not run off the end.
+    uint32_t next_free = 0, services_size = service_slots;
     for (size_t i = 0; i < desired.size(); i++) {
         if (index_of[i] == UINT32_MAX) {
             while (index_taken[next_free]) next_free++;  // max_services >= desired.size()

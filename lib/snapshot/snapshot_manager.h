@@ -98,6 +98,15 @@ class snapshot_manager {
     uint64_t publications() const { return publications_; }
     unsigned workers() const { return workers_; }
 
+    /**
+     * Start-up: the RCU variable itself, for other structures read by the
+     * same workers (the connection table's entry reuse), so that one
+     * quiescent() per burst covers them all. Workers 0..workers-1 are
+     * registered on it. Other users may call rte_rcu_qsbr_start/check on it
+     * from any thread; they must not register, unregister or reinitialise.
+     */
+    rte_rcu_qsbr *rcu() const { return qsbr_; }
+
   private:
     snapshot_manager(unsigned workers, rte_rcu_qsbr *qsbr, reclaimer reclaim);
     void free_snapshot(snapshot *s);

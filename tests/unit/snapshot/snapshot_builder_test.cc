@@ -173,6 +173,12 @@ TEST(snapshot, service_indices_are_stable_and_reused_lowest_first) {
     EXPECT_EQ(s2->find_service(key4(4, 80))->index, i1);  // the freed index
     EXPECT_EQ(s2->find_service(key4(1, 80)), nullptr);
     EXPECT_EQ(s2->service_count(), 3u);
+    // Removing services leaves holes; indices from older snapshots stay in range.
+    auto s3 = build(b, {}, s2.get());
+    EXPECT_EQ(s3->services.size(), s2->services.size());
+    EXPECT_EQ(s3->backends.size(), s2->backends.size());
+    for (const auto &svc : s3->services) EXPECT_FALSE(svc.in_use);
+    EXPECT_EQ(s3->service_count(), 0u);
 }
 
 TEST(snapshot, invalid_input_is_refused_with_a_reason) {

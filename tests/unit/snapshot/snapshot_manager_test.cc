@@ -124,6 +124,20 @@ TEST(snapshot_manager, wait_limit_keeps_the_old_snapshot_until_reclaimed) {
     worker.join();
 }
 
+// The RCU variable is shared with other structures (the connection table):
+// a token they take is acknowledged by the same quiescent() calls.
+TEST(snapshot_manager, shares_its_rcu_variable) {
+    auto m = manager(2, nullptr);
+    rte_rcu_qsbr *v = m->rcu();
+    ASSERT_NE(v, nullptr);
+    m->online(0);
+    uint64_t t = rte_rcu_qsbr_start(v);
+    EXPECT_EQ(rte_rcu_qsbr_check(v, t, false), 0);  // worker 0 online, not yet quiescent
+    m->quiescent(0);
+    EXPECT_EQ(rte_rcu_qsbr_check(v, t, false), 1);  // worker 1 is offline: not waited for
+    m->offline(0);
+}
+
 TEST(snapshot_manager, destructor_frees_current_and_retired) {
     freed_log log;
     {

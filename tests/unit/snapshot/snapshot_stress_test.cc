@@ -133,6 +133,7 @@ void worker_loop(snapshot_manager *mgr, unsigned w, const snapshot_limits *limit
     std::mt19937 rng(1234 + w);
     std::deque<conn> conns;
     uint64_t last_version = 0;
+    size_t last_services = 0, last_slots = 0;
     mgr->online(w);
     while (!stop->load(std::memory_order_relaxed)) {
         uint64_t floor = published_floor->load(std::memory_order_acquire);
@@ -146,8 +147,12 @@ void worker_loop(snapshot_manager *mgr, unsigned w, const snapshot_limits *limit
             fail(r, "snapshot version went backwards");
         else if (s->version < floor)
             fail(r, "publish() returned before its snapshot was visible");
+        else if (s->services.size() < last_services || s->backends.size() < last_slots)
+            fail(r, "services[] or backends[] shrank");
         if (!r->error.empty()) break;
         last_version = s->version;
+        last_services = s->services.size();
+        last_slots = s->backends.size();
 
         for (int i = 0; i < 16; i++) {
             unsigned p = rng() % pool_services;
