@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * nlb-control: the operator API daemon. Opens (creating or migrating) the
+ * state database, serves nlb.v1.LoadBalancing, grpc.health.v1.Health and
+ * server reflection on every --listen address, and shuts down cleanly on
+ * SIGTERM/SIGINT. Start-up errors print one line and exit with status 2.
+ */
+#include "instance_status.h"
+#include "service.h"
+#include "store.h"
+
+#include <CLI/CLI.hpp>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace {
+
+enum class level { error, warn, info, debug };
+level log_level = level::info;
+
+void log(level l, const std::string &msg)
+{
+    static const char *names[] = {"error", "warn", "info", "debug"};
+    if (l <= log_level)
+        std::fprintf(stderr, "nlb-control: %s: %s\n", names[static_cast<int>(l)], msg.c_str());
+}
+
+int fail(const std::string &msg)
+{
+    std::fprintf(stderr, "nlb-control: error: %s\n", msg.c_str());
+    return 2;
+}
+
+}  // namespace
+
+int main(int argc, char **argv)
+{
+    CLI::App app{"nlb-control: the nlb operator API (gRPC nlb.v1) and its SQLite store"};
+    std::vector<std::string> listen;
+    std::string state = "/var/lib/nlb/state.db";
+    std::string level_name = "info";
+    app.add_option("--listen", listen,
+                   "Address to serve on, repeatable: HOST:PORT or unix:/path "
+                   "(default 127.0.0.1:50051)");
+    app.add_option("--state", state, "SQLite state database (created on first start)")
+        ->capture_default_str();
+    app.add_option("--log-level", level_name, "error, warn, info or debug")
+        ->check(CLI::IsMember({"error", "warn", "info", "debug"}))
+        ->capture_default_str();
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp &e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError &e) {
+        return fail(std::string(e.what()) + " (see --help)");
+    }
+    log_level = level_name == "error" ? level::error
+                : level_name == "warn" ? level::warn
+                : level_name == "debug" ? level::debug
+                                        : level::info;
+    if (listen.empty())
+        listen.push_back("127.0.0.1:50051");
+
+    std::unique_ptr<nlb::control::store> st;
+    try {
+        st = nlb::control::store::open(state);
+    } catch (const nlb::control::store_error &e) {
+        return fail(e.what());
+    }
+    log(level::info, "state " + state + " (schema version " +
+                         std::to_string(st->version()) + ")");
+
+    // Handle SIGTERM/SIGINT synchronously in main; gRPC threads inherit the mask.
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    nlb::control::no_probe_status health;
+    nlb::control::control_service service(*st, health);
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    grpc::ServerBuilder builder;
+    std::vector<int> ports(listen.size());
+    for (size_t i = 0; i < listen.size(); i++) {
+        const auto &addr = listen[i];
+        if (addr.rfind("unix:", 0) == 0) {
+            struct stat sb;
+            std::string path = addr.substr(5);
+            if (lstat(path.c_str(), &sb) == 0 && S_ISSOCK(sb.st_mode))
+                unlink(path.c_str());  // stale socket of an earlier run
+        }
+        builder.AddListeningPort(addr, grpc::InsecureServerCredentials(), &ports[i]);
+    }
+    builder.RegisterService(&service);
+    auto server = builder.BuildAndStart();
+    if (!server)
+        return fail("cannot listen on the --listen addresses");
+    for (size_t i = 0; i < listen.size(); i++) {
+        if (ports[i] == 0)
+            return fail("cannot listen on " + listen[i]);
+        if (listen[i].rfind("unix:", 0) == 0)
+            chmod(listen[i].substr(5).c_str(), 0660);
+        log(level::info, "listening on " + listen[i]);
+    }
+    server->GetHealthCheckService()->SetServingStatus("nlb.v1.LoadBalancing", true);
+
+    int sig = 0;
+    sigwait(&stop, &sig);
+    log(level::info, std::string("shutting down on ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+    server->GetHealthCheckService()->Shutdown();
+    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    server->Wait();
+    return 0;
+}
