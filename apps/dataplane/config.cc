@@ -4,7 +4,6 @@
 #include <rte_ethdev.h>
 
 #include <algorithm>
-#include <cinttypes>
 #include <cstring>
 #include <filesystem>
 #include <libconfig.h++>
@@ -238,7 +237,8 @@ nic_profile read_profile(const std::string &path) {
     const Setting &root = cfg->getRoot();
     r.check_keys(root, {"driver", "bus", "devargs", "mtu", "max_mtu", "max_queues",
                         "rx_descriptors", "tx_descriptors", "min_descriptors", "max_descriptors",
-                        "rss", "rss_hash", "rx_offloads", "tx_offloads", "promiscuous"});
+                        "paired_queues", "rss", "rss_hash", "rx_offloads", "tx_offloads",
+                        "promiscuous"});
     nic_profile p;
     p.path = path;
     p.name = std::filesystem::path(path).stem().string();
@@ -256,6 +256,7 @@ nic_profile read_profile(const std::string &path) {
     r.get(root, "max_mtu", 68, 16000, &p.max_mtu);
     r.get(root, "mtu", 68, p.max_mtu, &p.mtu);
     r.get(root, "max_queues", 1, 1024, &p.max_queues);
+    r.get_bool(root, "paired_queues", &p.paired_queues);
     r.get(root, "min_descriptors", 1, 65535, &p.min_descriptors);
     r.get(root, "max_descriptors", p.min_descriptors, 65535, &p.max_descriptors);
     r.get(root, "rx_descriptors", p.min_descriptors, p.max_descriptors, &p.rx_descriptors);
@@ -411,7 +412,7 @@ public:
             p.profile = r_.string(*ps);
             prof = profile(*ps, p.profile);
         }
-        read_device(s, index, prof, &p);
+        read_device(s, prof, &p);
         read_sizes(s, prof, &p);
         read_addresses(s, &p);
         if (p.vdev.empty() && p.pci.empty()) {
@@ -445,7 +446,7 @@ private:
         return p;
     }
 
-    void read_device(const Setting &s, unsigned index, const nic_profile &prof, port_config *p) {
+    void read_device(const Setting &s, const nic_profile &prof, port_config *p) {
         const Setting *pci = r_.find(s, "pci");
         const Setting *vdev = r_.find(s, "vdev");
         if (pci && vdev) r_.fail(*vdev, "a port has either 'pci' or 'vdev', not both");
@@ -485,7 +486,6 @@ private:
             if (!pci) r_.fail(*d, "devargs apply to PCI ports only (a vdev carries its own)");
             p->devargs = r_.string(*d);
         }
-        (void)index;
     }
 
     void read_sizes(const Setting &s, const nic_profile &prof, port_config *p) {
@@ -506,7 +506,7 @@ private:
                            " RX queues but profile '" + p->profile + "' allows " +
                            std::to_string(prof.max_queues));
         p->rx_queues = workers;
-        p->tx_queues = std::min<uint16_t>(workers + 1, prof.max_queues);
+        p->tx_queues = prof.paired_queues ? workers : std::min<uint16_t>(workers + 1, prof.max_queues);
         if (const Setting *q = r_.find(s, "rx_queues")) {
             p->rx_queues = static_cast<uint16_t>(r_.integer(*q, 1, prof.max_queues));
             if (p->rx_queues != workers)
@@ -515,6 +515,10 @@ private:
         }
         if (const Setting *q = r_.find(s, "tx_queues")) {
             p->tx_queues = static_cast<uint16_t>(r_.integer(*q, workers, prof.max_queues));
+            if (prof.paired_queues && p->tx_queues != workers)
+                r_.fail(*q, std::to_string(p->tx_queues) + " must equal rx_queues (" +
+                                std::to_string(workers) + "): profile '" + p->profile +
+                                "' has queue pairs, one per worker");
         }
         p->rx_descriptors = prof.rx_descriptors;
         p->tx_descriptors = prof.tx_descriptors;

@@ -71,6 +71,10 @@ struct nic_profile {
     uint16_t mtu = 1500;      // default MTU
     uint16_t max_mtu = 9600;  // the largest MTU a port of this family may ask for
     uint16_t max_queues = 1;  // RX and TX queues per port
+    // RX and TX queues come in pairs that must all be polled (af_packet, af_xdp: the kernel
+    // spreads packets over every pair created), so a port has exactly one pair per worker and
+    // no TX queue of the main lcore's own.
+    bool paired_queues = false;
     uint16_t rx_descriptors = 1024;
     uint16_t tx_descriptors = 1024;
     uint16_t min_descriptors = 64;
@@ -92,8 +96,11 @@ struct port_config {
     std::string profile;   // profile name, empty when none
     port_role role = port_role::both;
     uint16_t mtu = 1500;
-    uint16_t rx_queues = 0;     // default: one per worker
-    uint16_t tx_queues = 0;     // default: one per worker
+    uint16_t rx_queues = 0;     // always one per worker
+    // Default: one per worker plus one for the main lcore (TX queue rx_queues), within the
+    // profile's max_queues; equal to rx_queues for paired-queue devices. When tx_queues ==
+    // rx_queues the main lcore has no TX queue of its own on this port.
+    uint16_t tx_queues = 0;
     uint16_t rx_descriptors = 1024;
     uint16_t tx_descriptors = 1024;
     bool promiscuous = false;

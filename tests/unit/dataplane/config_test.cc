@@ -160,6 +160,10 @@ const bad_case bad_cases[] = {
      "t.conf:4: key 'ports.[0].mtu': 9000 is out of range 68..1900"},
     {"rx queues not one per worker", eal + port_line("rx_queues = 3;"),
      "t.conf:3: key 'ports.[0].rx_queues': 3 must equal the number of workers (2)"},
+    {"extra TX queue on a paired-queue device",
+     eal + "ports = (\n  { profile = \"af_packet\"; iface = \"veth0\"; role = \"both\";\n"
+           "    ipv4 = \"198.18.0.1/24\"; tx_queues = 3; }\n);\n",
+     "t.conf:4: key 'ports.[0].tx_queues': 3 must equal rx_queues (2): profile 'af_packet' has queue pairs"},
     {"descriptors beyond the profile", eal + "ports = (\n  { profile = \"ixgbe\"; pci = \"0000:03:00.0\";\n"
            " role = \"both\"; ipv4 = \"198.18.0.1/24\";\n rx_descriptors = 8192; }\n);\n",
      "t.conf:5: key 'ports.[0].rx_descriptors': 8192 is out of range 64..4096"},
@@ -271,7 +275,10 @@ TEST(config, profile_values_are_defaults_the_port_overrides) {
     ASSERT_TRUE(r.ok()) << r.error;
     const port_config &a = r.config->ports[0], &b = r.config->ports[1];
     EXPECT_EQ(a.profile, "af_packet");
-    EXPECT_EQ(a.vdev, "net_af_packet0,iface=nlb-cl-h,qpairs=3,blocksz=4096,framesz=2048,framecnt=512");
+    // One queue pair per worker: the kernel fans out over every pair made.
+    EXPECT_EQ(a.vdev, "net_af_packet0,iface=nlb-cl-h,qpairs=2,blocksz=4096,framesz=2048,framecnt=512");
+    EXPECT_EQ(a.rx_queues, 2);
+    EXPECT_EQ(a.tx_queues, 2);
     EXPECT_EQ(b.device_name(), "net_af_packet1");
     EXPECT_EQ(a.mtu, 1500);   // profile default
     EXPECT_EQ(b.mtu, 1600);   // port override

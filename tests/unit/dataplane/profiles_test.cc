@@ -64,6 +64,8 @@ TEST(profiles, every_profile_loads_alone_and_as_a_port_default) {
         EXPECT_EQ(port.rx_descriptors, p.profile->rx_descriptors);
         EXPECT_EQ(port.promiscuous, p.profile->promiscuous);
         EXPECT_EQ(port.tx_offloads, p.profile->tx_offloads);
+        EXPECT_EQ(port.rx_queues, 1);  // one worker
+        EXPECT_EQ(port.tx_queues, p.profile->paired_queues ? 1 : 2);
         if (p.profile->is_vdev) {
             EXPECT_EQ(port.device_name().rfind(p.profile->driver, 0), 0u) << port.vdev;
             EXPECT_EQ(port.vdev.find('{'), std::string::npos) << "template fully expanded";
