@@ -94,14 +94,12 @@ public:
 
     [[noreturn]] void fail(const Setting &s, const std::string &what) const {
         std::string path = s.isRoot() ? std::string("(top level)") : s.getPath();
-        throw load_error{file_ + ":" + std::to_string(line_of(s)) + ": key '" + path +
-                         "': " + what};
+        throw load_error{where(s) + ": key '" + path + "': " + what};
     }
     [[noreturn]] void fail_missing(const Setting &parent, const std::string &key,
                                    const std::string &what) const {
         std::string path = parent.isRoot() ? key : parent.getPath() + "." + key;
-        throw load_error{file_ + ":" + std::to_string(line_of(parent)) + ": key '" + path +
-                         "': " + what};
+        throw load_error{where(parent) + ": key '" + path + "': " + what};
     }
 
     // The group's keys must all be in `allowed`.
@@ -186,7 +184,8 @@ public:
             fail(s, "'" + text + "' is not an " + fam + " address with a prefix length (A/LEN)");
         unsigned max = want == ip_family::v4 ? 32 : 128;
         std::string len = text.substr(slash + 1);
-        if (len.empty() || len.size() > 3 || !std::all_of(len.begin(), len.end(), ::isdigit) ||
+        if (len.empty() || len.size() > 3 ||
+            !std::all_of(len.begin(), len.end(), [](char ch) { return ch >= '0' && ch <= '9'; }) ||
             std::stoul(len) < 1 || std::stoul(len) > max)
             fail(s, "prefix length in '" + text + "' is out of range 1.." + std::to_string(max));
         p.length = static_cast<uint8_t>(std::stoul(len));
@@ -202,13 +201,18 @@ public:
         return a;
     }
 
-    const std::string &file() const { return file_; }
-
 private:
-    static unsigned line_of(const Setting &s) {
+    // "FILE:LINE" of a setting: the file it was read from (an @include names its own file),
+    // its line, or its nearest parent's when libconfig has none (the root: line 1).
+    std::string where(const Setting &s) const {
         for (const Setting *p = &s;; p = &p->getParent()) {
-            if (p->getSourceLine() > 0) return p->getSourceLine();
-            if (p->isRoot()) return 1;
+            if (p->getSourceLine() > 0) {
+                std::string src = p->getSourceFile() ? p->getSourceFile() : file_;
+                if (src != file_ && src[0] != '/')  // an @include, relative to this file
+                    src = (std::filesystem::path(file_).parent_path() / src).string();
+                return src + ":" + std::to_string(p->getSourceLine());
+            }
+            if (p->isRoot()) return file_ + ":1";
         }
     }
     std::string file_;
@@ -218,13 +222,17 @@ private:
 std::unique_ptr<libconfig::Config> parse(const std::string *text, const std::string &name) {
     auto cfg = std::make_unique<libconfig::Config>();
     try {
-        if (text)
+        if (text) {
             cfg->readString(*text);
-        else
+        } else {
+            // @include "x.conf" is resolved next to the including file, not in the cwd.
+            std::string dir = std::filesystem::path(name).parent_path().string();
+            cfg->setIncludeDir(dir.empty() ? "." : dir.c_str());
             cfg->readFile(name.c_str());
+        }
     } catch (const libconfig::ParseException &e) {
-        throw load_error{name + ":" + std::to_string(e.getLine()) + ": syntax error: " +
-                         e.getError()};
+        throw load_error{std::string(e.getFile() ? e.getFile() : name.c_str()) + ":" +
+                         std::to_string(e.getLine()) + ": " + e.getError()};
     } catch (const libconfig::FileIOException &) {
         throw load_error{name + ": cannot read file: " + std::strerror(errno)};
     }

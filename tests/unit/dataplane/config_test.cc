@@ -318,6 +318,19 @@ TEST(config, errors_in_a_profile_name_the_profile_file) {
         << r.error;
 }
 
+TEST(config, errors_in_an_included_file_name_that_file) {
+    auto dir = std::filesystem::temp_directory_path() / ("nlb-inc-test-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "main.conf") << eal << "@include \"ports.conf\"\n";
+    std::ofstream(dir / "ports.conf") << "ports = (\n  { vdev = \"net_null0\"; role = \"both\";\n"
+                                         "    ipv4 = \"198.18.0.1/40\"; }\n);\n";
+    config_result r = load_config((dir / "main.conf").string(), options());
+    std::filesystem::remove_all(dir);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error.rfind((dir / "ports.conf").string() + ":3: key 'ports.[0].ipv4': prefix length", 0), 0u)
+        << r.error;
+}
+
 TEST(config, missing_file_is_one_line) {
     config_result r = load_config("/nonexistent/nlb.conf", options());
     ASSERT_FALSE(r.ok());
