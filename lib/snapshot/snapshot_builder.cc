@@ -84,8 +84,11 @@ std::string validate_service(const service_spec &svc, const snapshot_limits &lim
             return bwhat + ": unknown state";
         if (svc.mode == fwd_mode::nat && b.family != k.family)
             return bwhat + ": nat mode needs the backend in the VIP's address family";
-        if (svc.mode == fwd_mode::dsr && (b.family != k.family || b.port_be != k.port_be))
-            return bwhat + ": dsr mode needs the VIP's address family and port";
+        // dsr and tunnel deliver the client's packet unchanged: the backend
+        // must listen on the VIP's port, in the VIP's family.
+        if (svc.mode != fwd_mode::nat && (b.family != k.family || b.port_be != k.port_be))
+            return bwhat + ": " + fwd_mode_name(svc.mode) +
+                   " mode needs the VIP's address family and port";
         for (size_t j = 0; j < i; j++) {
             const backend_spec &o = svc.backends[j];
             if (o.id == b.id) return bwhat + ": duplicate backend id";

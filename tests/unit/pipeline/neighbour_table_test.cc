@@ -76,7 +76,8 @@ TEST(neighbour_table, readers_never_see_a_torn_mac) {
                 if (mac.addr_bytes[i] != mac.addr_bytes[0]) torn++;
         }
     });
-    for (unsigned i = 0; i < 200000; i++) {
+    // Write until the reader has done plenty of reads (bounded by a count and ~10 s).
+    for (unsigned i = 0; i < 50'000'000 && (i < 200000 || reads.load() < 100000); i++) {
         for (int b = 0; b < 6; b++) n.mac.addr_bytes[b] = static_cast<uint8_t>(i);
         t.update(n);
     }

@@ -237,10 +237,15 @@ TEST(snapshot, invalid_input_is_refused_with_a_reason) {
     s = ok;
     for (uint8_t i = 2; i <= 9; i++) s.backends.push_back(backend4(i, 1, i, 80));
     expect_error({s}, "too many backends");
-    // Tunnel mode may cross families; a valid v6-in-v4 tunnel service builds.
+    // Tunnel mode encapsulates IPv4 in IPv4 and IPv6 in IPv6 and leaves the
+    // inner packet unchanged: another family or port is refused, the VIP's builds.
     s = ok;
     s.mode = fwd_mode::tunnel;
     s.backends[0] = {1, test::v6(9), ip_family::v6, htons(80), 10, backend_state::active};
+    expect_error({s}, "tunnel mode needs the VIP's address family and port");
+    s.backends[0] = {1, ok.backends[0].addr, ip_family::v4, htons(8080), 10, backend_state::active};
+    expect_error({s}, "tunnel mode needs the VIP's address family and port");
+    s.backends[0] = {1, ok.backends[0].addr, ip_family::v4, ok.key.port_be, 10, backend_state::active};
     EXPECT_TRUE(b.build(std::vector<service_spec>{s}, nullptr).error.empty());
 }
 
