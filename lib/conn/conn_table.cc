@@ -127,40 +127,6 @@ uint64_t conn_table::used_entries() const {
     return std::min<uint64_t>(chunks * chunk_entries_, capacity_);
 }
 
-void conn_table::prefetch_conn(uint32_t h) const {
-    const bucket &bk = buckets_[bucket_of(h)];
-    for (unsigned i = 0; i < slots_per_bucket; i++) {
-        uint64_t v = bk.slots[i].load(std::memory_order_relaxed);
-        if ((v >> 32) != h || static_cast<uint32_t>(v) == 0) continue;
-        uint32_t code = static_cast<uint32_t>(v) - 1;
-        const conn *c = &entries_[code >> 1];
-        rte_prefetch0(c);
-        if (code & 1) rte_prefetch0(reinterpret_cast<const char *>(c) + cache_line);
-    }
-}
-
-conn *conn_table::lookup(const flow_key &k, uint32_t h, conn_dir *dir) const {
-    uint64_t b = bucket_of(h);
-    for (uint64_t n = 0; n < n_buckets_; n++) {
-        const bucket &bk = buckets_[b];
-        for (unsigned i = 0; i < slots_per_bucket; i++) {
-            uint64_t v = bk.slots[i].load(std::memory_order_acquire);
-            if ((v >> 32) != h || static_cast<uint32_t>(v) == 0) continue;
-            uint32_t code = static_cast<uint32_t>(v) - 1;
-            conn *c = &entries_[code >> 1];
-            bool reply = (code & 1) != 0;
-            if ((reply ? c->reply_ : c->orig_) == k &&
-                !(c->flags_.load(std::memory_order_acquire) & conn_flag_dead)) {
-                if (dir) *dir = reply ? conn_dir::reply : conn_dir::original;
-                return c;
-            }
-        }
-        if (bk.spill.load(std::memory_order_acquire) == 0) return nullptr;
-        b = next_bucket(b);
-    }
-    return nullptr;
-}
-
 bool conn_table::precheck(unsigned worker, const flow_key &orig, uint32_t orig_hash,
                           const flow_key *reply, uint32_t reply_hash, conn **existing,
                           drop_reason *why) {

@@ -44,11 +44,16 @@
 #include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
 
+#include "conn/hash_mix.h"
 #include "core/types.h"
 
 namespace nlb {
@@ -235,14 +240,44 @@ public:
      * Any lcore: prefetches the entries whose slots in the home bucket carry
      * this hash (stage 2, once the bucket is in cache). Optional.
      */
-    void prefetch_conn(uint32_t h) const;
+    void prefetch_conn(uint32_t h) const {
+        const bucket &bk = buckets_[bucket_of(h)];
+        for (uint32_t m = candidates(bk, h); m; m &= m - 1) {
+            uint64_t v = bk.slots[slot_of_lane(m)].load(std::memory_order_relaxed);
+            if ((v >> 32) != h || static_cast<uint32_t>(v) == 0) continue;
+            uint32_t code = static_cast<uint32_t>(v) - 1;
+            const char *c = reinterpret_cast<const char *>(&entries_[code >> 1]);
+            rte_prefetch0(c);
+            if (code & 1) rte_prefetch0(c + cache_line);
+        }
+    }
 
     /**
      * Any registered lcore: the live connection with this key, or nullptr.
      * Connections marked dead are skipped. *dir (may be nullptr) tells which
      * key matched. The pointer is valid until the caller's next quiescent state.
      */
-    conn *lookup(const flow_key &k, uint32_t h, conn_dir *dir) const;
+    conn *lookup(const flow_key &k, uint32_t h, conn_dir *dir) const {
+        uint64_t b = bucket_of(h);
+        for (uint64_t n = 0; n < n_buckets_; n++) {
+            const bucket &bk = buckets_[b];
+            for (uint32_t m = candidates(bk, h); m; m &= m - 1) {
+                uint64_t v = bk.slots[slot_of_lane(m)].load(std::memory_order_acquire);
+                if ((v >> 32) != h || static_cast<uint32_t>(v) == 0) continue;
+                uint32_t code = static_cast<uint32_t>(v) - 1;
+                conn *c = &entries_[code >> 1];
+                bool reply = (code & 1) != 0;
+                if ((reply ? c->reply_ : c->orig_) == k &&
+                    !(c->flags_.load(std::memory_order_acquire) & conn_flag_dead)) {
+                    if (dir) *dir = reply ? conn_dir::reply : conn_dir::original;
+                    return c;
+                }
+            }
+            if (bk.spill.load(std::memory_order_acquire) == 0) return nullptr;
+            b = next_bucket(b);
+        }
+        return nullptr;
+    }
 
     /**
      * Worker `worker` only: creates a connection owned by `worker` with its
@@ -263,6 +298,8 @@ public:
     conn *insert(unsigned worker, const flow_key &orig, uint32_t orig_hash, const flow_key *reply,
                  uint32_t reply_hash, const conn_value &value, uint32_t now_ms, drop_reason *why,
                  F &&on_evict = F{}) {
+        prefetch(orig_hash);
+        if (reply) prefetch(reply_hash);
         conn *existing = nullptr;
         if (!precheck(worker, orig, orig_hash, reply, reply_hash, &existing, why)) return existing;
         uint32_t idx = alloc_entry(worker);
@@ -372,6 +409,32 @@ private:
     };
     static_assert(sizeof(bucket) == cache_line);
 
+    /*
+     * Slots of a bucket whose hash half may equal h, as a mask of 32-bit lanes
+     * of the bucket (slot i's hash is lane 3 + 2i). A filter only: callers
+     * re-load each candidate slot atomically and check it. SSE compares the
+     * whole line at once (no branch per slot); TSAN builds use plain atomics.
+     */
+    static uint32_t candidates(const bucket &bk, uint32_t h) {
+        uint32_t m = 0;
+#if defined(__SSE2__) && !defined(__SANITIZE_THREAD__)
+        const __m128i *p = reinterpret_cast<const __m128i *>(&bk);
+        const __m128i key = _mm_set1_epi32(static_cast<int>(h));
+        for (unsigned q = 0; q < 4; q++)
+            m |= static_cast<uint32_t>(_mm_movemask_ps(
+                     _mm_castsi128_ps(_mm_cmpeq_epi32(_mm_load_si128(p + q), key))))
+                 << (4 * q);
+        return m & 0xaaa8u;
+#else
+        for (unsigned i = 0; i < slots_per_bucket; i++)
+            if ((bk.slots[i].load(std::memory_order_relaxed) >> 32) == h) m |= 1u << (3 + 2 * i);
+        return m;
+#endif
+    }
+    static unsigned slot_of_lane(uint32_t m) {
+        return (static_cast<unsigned>(__builtin_ctz(m)) - 3) >> 1;
+    }
+
     struct limbo_batch {
         uint32_t head, tail;
         uint64_t token;
@@ -380,7 +443,7 @@ private:
 
     conn_table() = default;
 
-    uint64_t bucket_of(uint32_t h) const { return (uint64_t{h} * n_buckets_) >> 32; }
+    uint64_t bucket_of(uint32_t h) const { return hash_reduce(h, n_buckets_); }
     uint64_t next_bucket(uint64_t b) const { return b + 1 == n_buckets_ ? 0 : b + 1; }
     uint64_t used_entries() const;
 

@@ -30,6 +30,7 @@
 #include <memory>
 #include <string>
 
+#include "conn/hash_mix.h"
 #include "core/types.h"
 
 namespace nlb {
@@ -123,7 +124,7 @@ private:
     static_assert(sizeof(slot) == cache_line);
 
     persist_table() = default;
-    uint64_t home_of(uint32_t h) const { return (uint64_t{h} * n_slots_) >> 32; }
+    uint64_t home_of(uint32_t h) const { return hash_reduce(h, n_slots_); }
     uint64_t next_of(uint64_t i) const { return i + 1 == n_slots_ ? 0 : i + 1; }
     static bool read_slot(const slot &s, persist_entry *out);
     static bool live(const persist_entry &e, uint32_t now_ms) {
