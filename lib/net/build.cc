@@ -21,7 +21,9 @@ uint32_t pad(uint8_t *buf, uint32_t len, uint32_t cap) {
     return wire::min_frame_len;
 }
 
-uint32_t l2_size(bool vlan) { return wire::eth_len + (vlan ? wire::vlan_len : 0); }
+uint32_t l2_size(bool vlan) {
+    return wire::eth_len + (vlan ? wire::vlan_len : 0);
+}
 
 /** Plain 20-byte IPv4 header with full checksum. */
 void write_ipv4(uint8_t *ip, uint8_t tos, uint16_t total, uint16_t frag_flags, uint8_t ttl,
@@ -151,11 +153,11 @@ uint32_t build_echo_reply(uint8_t *out, uint32_t cap, const uint8_t *req, uint32
     uint8_t *ip = out + m.l2_len;
     const uint16_t old_word = wire::load_raw16(icmp);
     icmp[0] = v4 ? wire::icmp_echo_reply : wire::icmpv6_echo_reply;
-    wire::store_raw16(icmp + 2, csum::update16(wire::load_raw16(icmp + 2), old_word,
-                                               wire::load_raw16(icmp)));
+    wire::store_raw16(icmp + 2,
+                      csum::update16(wire::load_raw16(icmp + 2), old_word, wire::load_raw16(icmp)));
     if (v4) {
-        write_ipv4(ip, tos, static_cast<uint16_t>(l3 + m.l4_len), frag, gen_ttl, ipproto_icmp,
-                   src, dst);
+        write_ipv4(ip, tos, static_cast<uint16_t>(l3 + m.l4_len), frag, gen_ttl, ipproto_icmp, src,
+                   dst);
     } else {
         // Swapping source and destination leaves the pseudo-header sum unchanged.
         write_ipv6(ip, vtcfl, m.l4_len, ipproto_icmpv6, gen_ttl, src, dst);
@@ -169,8 +171,8 @@ uint32_t build_arp_reply(uint8_t *out, uint32_t cap, const rte_ether_addr &our_m
     return build_arp(out, cap, l2, 2, our_mac, our_ip_be, req.sender_mac, req.sender_ip_be);
 }
 
-uint32_t build_gratuitous_arp(uint8_t *out, uint32_t cap, const rte_ether_addr &mac,
-                              uint32_t ip_be, bool vlan, uint16_t vlan_tci) {
+uint32_t build_gratuitous_arp(uint8_t *out, uint32_t cap, const rte_ether_addr &mac, uint32_t ip_be,
+                              bool vlan, uint16_t vlan_tci) {
     l2_header l2{{{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}}, mac, vlan, vlan_tci};
     return build_arp(out, cap, l2, 1, mac, ip_be, rte_ether_addr{}, ip_be);
 }
@@ -215,8 +217,7 @@ uint32_t build_nd(uint8_t *out, uint32_t cap, const l2_header &l2, const uint8_t
 uint32_t build_neighbor_advert(uint8_t *out, uint32_t cap, const l2_header &l2,
                                const uint8_t *target, const rte_ether_addr &target_mac,
                                const uint8_t *dst_ip) {
-    static constexpr uint8_t all_nodes[16] = {0xFF, 0x02, 0, 0, 0, 0, 0, 0,
-                                              0,    0,    0, 0, 0, 0, 0, 1};
+    static constexpr uint8_t all_nodes[16] = {0xFF, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
     constexpr uint32_t flag_solicited = 0x40000000u, flag_override = 0x20000000u;
     l2_header hdr = l2;
     uint32_t flags = flag_override;

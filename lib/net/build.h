@@ -82,8 +82,8 @@ uint32_t build_arp_reply(uint8_t *out, uint32_t cap, const rte_ether_addr &our_m
  * and target IP both ip_be, target MAC zero (the RFC 5227 announcement form,
  * which every stack updates its cache from).
  */
-uint32_t build_gratuitous_arp(uint8_t *out, uint32_t cap, const rte_ether_addr &mac,
-                              uint32_t ip_be, bool vlan, uint16_t vlan_tci);
+uint32_t build_gratuitous_arp(uint8_t *out, uint32_t cap, const rte_ether_addr &mac, uint32_t ip_be,
+                              bool vlan, uint16_t vlan_tci);
 
 /** ff02::1:ffXX:XXXX, the solicited-node multicast address of target (RFC 4291 2.7.1). */
 void ipv6_solicited_node(const uint8_t *target, uint8_t *out16);

@@ -53,14 +53,18 @@ inline uint64_t add_bytes(uint64_t sum, const void *data, uint32_t len) {
 }
 
 /** The checksum to store for an accumulated sum: ~fold(sum). */
-inline uint16_t finish(uint64_t sum) { return static_cast<uint16_t>(~fold(sum)); }
+inline uint16_t finish(uint64_t sum) {
+    return static_cast<uint16_t>(~fold(sum));
+}
 
 /**
  * UDP over IPv4 uses 0 for "no checksum": a computed 0 is sent as 0xFFFF
  * (RFC 768). Apply to every UDP checksum that is written (also IPv6, where 0
  * is not allowed at all).
  */
-inline uint16_t udp_nonzero(uint16_t c) { return c == 0 ? uint16_t{0xFFFF} : c; }
+inline uint16_t udp_nonzero(uint16_t c) {
+    return c == 0 ? uint16_t{0xFFFF} : c;
+}
 
 /* ---- IPv4 header ---------------------------------------------------------------- */
 
@@ -116,7 +120,9 @@ inline uint16_t l4_v6(const uint8_t *src, const uint8_t *dst, uint8_t proto, con
 }
 
 /** ICMP (v4) checksum: no pseudo-header. The checksum field must hold 0. */
-inline uint16_t icmp_v4(const uint8_t *icmp, uint32_t len) { return finish(add_bytes(0, icmp, len)); }
+inline uint16_t icmp_v4(const uint8_t *icmp, uint32_t len) {
+    return finish(add_bytes(0, icmp, len));
+}
 
 /* ---- incremental update (RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m')) --------------- */
 

@@ -51,12 +51,12 @@ struct packet_meta {
     uint16_t vlan_tci;   // host order; 0 without a tag
     l3_kind kind;
     bool has_vlan;
-    uint8_t l4_proto;       // same as key.proto (0 for ARP)
-    uint8_t tcp_flags;      // the whole flags byte (CWR/ECE included); 0 unless TCP
-    uint8_t tcp_hdr_len;    // TCP data offset in bytes (20..60); 0 unless TCP
-    uint8_t icmp_type;      // ICMP or ICMPv6 type; 0 otherwise
+    uint8_t l4_proto;     // same as key.proto (0 for ARP)
+    uint8_t tcp_flags;    // the whole flags byte (CWR/ECE included); 0 unless TCP
+    uint8_t tcp_hdr_len;  // TCP data offset in bytes (20..60); 0 unless TCP
+    uint8_t icmp_type;    // ICMP or ICMPv6 type; 0 otherwise
     uint8_t icmp_code;
-    uint8_t ttl;            // IPv4 TTL or IPv6 hop limit
+    uint8_t ttl;  // IPv4 TTL or IPv6 hop limit
 
     /** Length of the IP packet (header + payload) without Ethernet padding. */
     uint32_t ip_len() const { return uint32_t{l3_len} + l4_len; }
@@ -95,50 +95,52 @@ inline bool ipv6_is_loopback(const uint8_t *a) {
 inline bool arp_ok(const uint8_t *p, uint32_t rem) {
     if (rem < wire::arp_len) return false;
     const uint16_t op = wire::load_be16(p + 6);
-    return wire::load_be16(p) == 1 && wire::load_be16(p + 2) == wire::ethertype_ipv4 &&
-           p[4] == 6 && p[5] == 4 && (op == 1 || op == 2);
+    return wire::load_be16(p) == 1 && wire::load_be16(p + 2) == wire::ethertype_ipv4 && p[4] == 6 &&
+           p[5] == 4 && (op == 1 || op == 2);
 }
 
 /** L4 part shared by both families; l4 has exactly m->l4_len bytes inside the frame. */
 inline drop_reason parse_l4(const uint8_t *l4, packet_meta *m) {
     const uint32_t l4_len = m->l4_len;
     switch (m->l4_proto) {
-    case ipproto_tcp: {
-        if (l4_len < wire::tcp_min_len) return drop_reason::l4_truncated;
-        const uint32_t doff = (uint32_t{l4[12]} >> 4) * 4;
-        if (doff < wire::tcp_min_len || doff > l4_len) return drop_reason::tcp_bad_data_offset;
-        const uint8_t flags = l4[13];
-        const uint8_t f = flags & 0x3F;
-        if (f == 0 || (f & (wire::tcp_syn | wire::tcp_fin)) == (wire::tcp_syn | wire::tcp_fin) ||
-            (f & (wire::tcp_syn | wire::tcp_rst)) == (wire::tcp_syn | wire::tcp_rst))
-            return drop_reason::tcp_bad_flags;
-        m->tcp_flags = flags;
-        m->tcp_hdr_len = static_cast<uint8_t>(doff);
-        std::memcpy(&m->key.sport, l4, 2);
-        std::memcpy(&m->key.dport, l4 + 2, 2);
-        return drop_reason::none;
-    }
-    case ipproto_udp: {
-        if (l4_len < wire::udp_len) return drop_reason::l4_truncated;
-        if (wire::load_be16(l4 + 4) != l4_len) return drop_reason::udp_bad_length;
-        std::memcpy(&m->key.sport, l4, 2);
-        std::memcpy(&m->key.dport, l4 + 2, 2);
-        return drop_reason::none;
-    }
-    case ipproto_icmp:
-    case ipproto_icmpv6: {
-        const bool v6 = m->l4_proto == ipproto_icmpv6;
-        if (v6 != (m->kind == l3_kind::ipv6)) return drop_reason::l4_unsupported;
-        if (l4_len < wire::icmp_min_len) return drop_reason::l4_truncated;
-        m->icmp_type = l4[0];
-        m->icmp_code = l4[1];
-        const bool echo = v6 ? (l4[0] == wire::icmpv6_echo_request || l4[0] == wire::icmpv6_echo_reply)
-                             : (l4[0] == wire::icmp_echo_request || l4[0] == wire::icmp_echo_reply);
-        if (echo) std::memcpy(&m->key.sport, l4 + 4, 2);
-        return drop_reason::none;
-    }
-    default:
-        return drop_reason::l4_unsupported;
+        case ipproto_tcp: {
+            if (l4_len < wire::tcp_min_len) return drop_reason::l4_truncated;
+            const uint32_t doff = (uint32_t{l4[12]} >> 4) * 4;
+            if (doff < wire::tcp_min_len || doff > l4_len) return drop_reason::tcp_bad_data_offset;
+            const uint8_t flags = l4[13];
+            const uint8_t f = flags & 0x3F;
+            if (f == 0 ||
+                (f & (wire::tcp_syn | wire::tcp_fin)) == (wire::tcp_syn | wire::tcp_fin) ||
+                (f & (wire::tcp_syn | wire::tcp_rst)) == (wire::tcp_syn | wire::tcp_rst))
+                return drop_reason::tcp_bad_flags;
+            m->tcp_flags = flags;
+            m->tcp_hdr_len = static_cast<uint8_t>(doff);
+            std::memcpy(&m->key.sport, l4, 2);
+            std::memcpy(&m->key.dport, l4 + 2, 2);
+            return drop_reason::none;
+        }
+        case ipproto_udp: {
+            if (l4_len < wire::udp_len) return drop_reason::l4_truncated;
+            if (wire::load_be16(l4 + 4) != l4_len) return drop_reason::udp_bad_length;
+            std::memcpy(&m->key.sport, l4, 2);
+            std::memcpy(&m->key.dport, l4 + 2, 2);
+            return drop_reason::none;
+        }
+        case ipproto_icmp:
+        case ipproto_icmpv6: {
+            const bool v6 = m->l4_proto == ipproto_icmpv6;
+            if (v6 != (m->kind == l3_kind::ipv6)) return drop_reason::l4_unsupported;
+            if (l4_len < wire::icmp_min_len) return drop_reason::l4_truncated;
+            m->icmp_type = l4[0];
+            m->icmp_code = l4[1];
+            const bool echo =
+                v6 ? (l4[0] == wire::icmpv6_echo_request || l4[0] == wire::icmpv6_echo_reply)
+                   : (l4[0] == wire::icmp_echo_request || l4[0] == wire::icmp_echo_reply);
+            if (echo) std::memcpy(&m->key.sport, l4 + 4, 2);
+            return drop_reason::none;
+        }
+        default:
+            return drop_reason::l4_unsupported;
     }
 }
 
@@ -259,21 +261,21 @@ inline drop_reason parse_packet(const uint8_t *data, uint32_t len, packet_meta *
     const uint8_t *l3 = data + off;
     const uint32_t rem = len - off;
     switch (et) {
-    case wire::ethertype_ipv4:
-        return parse_detail::parse_ipv4(l3, rem, m);
-    case wire::ethertype_ipv6:
-        return parse_detail::parse_ipv6(l3, rem, m);
-    case wire::ethertype_arp:
-        if (!parse_detail::arp_ok(l3, rem)) return drop_reason::arp_malformed;
-        m->kind = l3_kind::arp;
-        m->key.family = ip_family::v4;
-        std::memcpy(m->key.src.bytes, l3 + 14, 4);
-        std::memcpy(m->key.dst.bytes, l3 + 24, 4);
-        m->l3_len = wire::arp_len;
-        m->l4_offset = static_cast<uint16_t>(off + wire::arp_len);
-        return drop_reason::none;
-    default:
-        return drop_reason::ethertype_unknown;
+        case wire::ethertype_ipv4:
+            return parse_detail::parse_ipv4(l3, rem, m);
+        case wire::ethertype_ipv6:
+            return parse_detail::parse_ipv6(l3, rem, m);
+        case wire::ethertype_arp:
+            if (!parse_detail::arp_ok(l3, rem)) return drop_reason::arp_malformed;
+            m->kind = l3_kind::arp;
+            m->key.family = ip_family::v4;
+            std::memcpy(m->key.src.bytes, l3 + 14, 4);
+            std::memcpy(m->key.dst.bytes, l3 + 24, 4);
+            m->l3_len = wire::arp_len;
+            m->l4_offset = static_cast<uint16_t>(off + wire::arp_len);
+            return drop_reason::none;
+        default:
+            return drop_reason::ethertype_unknown;
     }
 }
 
@@ -283,8 +285,7 @@ inline drop_reason parse_packet(const uint8_t *data, uint32_t len, packet_meta *
  * 0x0800, hlen 6, plen 4, op request or reply) that fits in the frame;
  * arp_malformed otherwise (*out untouched). Never reads outside the frame.
  */
-inline drop_reason parse_arp(const uint8_t *data, uint32_t len, uint32_t l3_offset,
-                             arp_info *out) {
+inline drop_reason parse_arp(const uint8_t *data, uint32_t len, uint32_t l3_offset, arp_info *out) {
     if (l3_offset > len || !parse_detail::arp_ok(data + l3_offset, len - l3_offset))
         return drop_reason::arp_malformed;
     const uint8_t *p = data + l3_offset;

@@ -29,8 +29,8 @@ inline constexpr uint32_t ipv4_min_len = 20;
 inline constexpr uint32_t ipv6_len = 40;
 inline constexpr uint32_t tcp_min_len = 20;
 inline constexpr uint32_t udp_len = 8;
-inline constexpr uint32_t icmp_min_len = 8;  // type, code, checksum, 4 bytes rest-of-header
-inline constexpr uint32_t arp_len = 28;      // Ethernet/IPv4 ARP body
+inline constexpr uint32_t icmp_min_len = 8;    // type, code, checksum, 4 bytes rest-of-header
+inline constexpr uint32_t arp_len = 28;        // Ethernet/IPv4 ARP body
 inline constexpr uint32_t min_frame_len = 60;  // Ethernet minimum without FCS
 
 /* IPv6 extension headers the parser walks (and the one it refuses). */
@@ -96,8 +96,12 @@ inline uint32_t load_raw32(const uint8_t *p) {
     std::memcpy(&v, p, 4);
     return v;
 }
-inline void store_raw16(uint8_t *p, uint16_t v) { std::memcpy(p, &v, 2); }
-inline void store_raw32(uint8_t *p, uint32_t v) { std::memcpy(p, &v, 4); }
+inline void store_raw16(uint8_t *p, uint16_t v) {
+    std::memcpy(p, &v, 2);
+}
+inline void store_raw32(uint8_t *p, uint32_t v) {
+    std::memcpy(p, &v, 4);
+}
 
 /** The raw form of a host-order 16-bit value (what store_be16 would write). */
 inline uint16_t raw16_from_host(uint16_t v) {

@@ -60,8 +60,8 @@ inline drop_reason rewrite(uint8_t *l3, const packet_meta &m, const ip_addr &add
     }
     uint8_t *c = l4 + csum_off;
     const uint16_t old = wire::load_raw16(c);
-    wire::store_raw16(c, m.l4_proto == ipproto_udp ? csum::apply_udp(old, delta)
-                                                   : csum::apply(old, delta));
+    wire::store_raw16(
+        c, m.l4_proto == ipproto_udp ? csum::apply_udp(old, delta) : csum::apply(old, delta));
     return drop_reason::none;
 }
 

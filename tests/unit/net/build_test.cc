@@ -46,9 +46,9 @@ flow_key rst_key(const char *src, const char *dst, ip_family f) {
 TEST(build, tcp_rst_v4) {
     std::vector<uint8_t> buf(256);
     l2_header l2{peer_mac, us_mac};
-    const uint32_t n = build_tcp_rst(buf.data(), 256, l2,
-                                     rst_key("198.18.1.1", "198.18.0.2", ip_family::v4),
-                                     0x11223344, 0x55667788);
+    const uint32_t n =
+        build_tcp_rst(buf.data(), 256, l2, rst_key("198.18.1.1", "198.18.0.2", ip_family::v4),
+                      0x11223344, 0x55667788);
     EXPECT_EQ(n, 60u);
     EXPECT_EQ(hex_of(buf, n), golden(test::golden_rst_v4));
 }
@@ -56,9 +56,9 @@ TEST(build, tcp_rst_v4) {
 TEST(build, tcp_rst_v6_vlan) {
     std::vector<uint8_t> buf(256);
     l2_header l2{peer_mac, us_mac, true, (3 << 13) | 100};
-    const uint32_t n = build_tcp_rst(buf.data(), 256, l2,
-                                     rst_key("2001:2:0:1::1", "2001:2::2", ip_family::v6),
-                                     0x11223344, 0x55667788);
+    const uint32_t n =
+        build_tcp_rst(buf.data(), 256, l2, rst_key("2001:2:0:1::1", "2001:2::2", ip_family::v6),
+                      0x11223344, 0x55667788);
     EXPECT_EQ(hex_of(buf, n), golden(test::golden_rst_v6_vlan));
 }
 
@@ -90,7 +90,8 @@ void check_echo(const char *req_hex, const char *reply_hex) {
     ASSERT_EQ(parse_packet(req.data(), static_cast<uint32_t>(req.size()), &m), drop_reason::none);
     // Into a separate buffer.
     std::vector<uint8_t> out(512);
-    uint32_t n = build_echo_reply(out.data(), 512, req.data(), static_cast<uint32_t>(req.size()), m);
+    uint32_t n =
+        build_echo_reply(out.data(), 512, req.data(), static_cast<uint32_t>(req.size()), m);
     EXPECT_EQ(hex_of(out, n), golden(reply_hex));
     // In place.
     std::vector<uint8_t> buf = req;
@@ -135,8 +136,8 @@ TEST(build, arp_reply_to_parsed_request) {
 
 TEST(build, gratuitous_arp) {
     std::vector<uint8_t> out(128);
-    const uint32_t n =
-        build_gratuitous_arp(out.data(), 128, us_mac, ip("198.18.1.1").v4_be(), true, (3 << 13) | 100);
+    const uint32_t n = build_gratuitous_arp(out.data(), 128, us_mac, ip("198.18.1.1").v4_be(), true,
+                                            (3 << 13) | 100);
     EXPECT_EQ(hex_of(out, n), golden(test::golden_garp_vlan));
 }
 

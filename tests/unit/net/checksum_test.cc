@@ -97,26 +97,32 @@ TEST(checksum, pseudo_headers_match_naive) {
         bytes all4;
         append(all4, src.data(), 4);
         append(all4, dst.data(), 4);
-        const uint8_t t4[4] = {0, ipproto_udp, static_cast<uint8_t>(len >> 8), static_cast<uint8_t>(len)};
+        const uint8_t t4[4] = {0, ipproto_udp, static_cast<uint8_t>(len >> 8),
+                               static_cast<uint8_t>(len)};
         append(all4, t4, 4);
         append(all4, l4.data(), len);
-        ASSERT_EQ(host(csum::l4_v4(src.data(), dst.data(), ipproto_udp, l4.data(), len)), naive(all4));
+        ASSERT_EQ(host(csum::l4_v4(src.data(), dst.data(), ipproto_udp, l4.data(), len)),
+                  naive(all4));
         // IPv6: src, dst, 32-bit length, 3 zero bytes, next header.
         bytes all6;
         append(all6, src.data(), 16);
         append(all6, dst.data(), 16);
-        const uint8_t t6[8] = {0, 0, static_cast<uint8_t>(len >> 8), static_cast<uint8_t>(len), 0, 0, 0, ipproto_tcp};
+        const uint8_t t6[8] = {
+            0, 0, static_cast<uint8_t>(len >> 8), static_cast<uint8_t>(len), 0, 0, 0, ipproto_tcp};
         append(all6, t6, 8);
         append(all6, l4.data(), len);
-        ASSERT_EQ(host(csum::l4_v6(src.data(), dst.data(), ipproto_tcp, l4.data(), len)), naive(all6));
+        ASSERT_EQ(host(csum::l4_v6(src.data(), dst.data(), ipproto_tcp, l4.data(), len)),
+                  naive(all6));
     }
 }
 
 /** Full TCP/UDP checksum of a random segment with the given addresses. */
-uint16_t full(bool v6, const uint8_t *src, const uint8_t *dst, uint8_t proto, bytes l4, uint32_t co) {
+uint16_t full(bool v6, const uint8_t *src, const uint8_t *dst, uint8_t proto, bytes l4,
+              uint32_t co) {
     wire::store_raw16(l4.data() + co, 0);
     const uint32_t n = static_cast<uint32_t>(l4.size());
-    uint16_t c = v6 ? csum::l4_v6(src, dst, proto, l4.data(), n) : csum::l4_v4(src, dst, proto, l4.data(), n);
+    uint16_t c = v6 ? csum::l4_v6(src, dst, proto, l4.data(), n)
+                    : csum::l4_v4(src, dst, proto, l4.data(), n);
     return proto == ipproto_udp ? csum::udp_nonzero(c) : c;
 }
 
@@ -141,7 +147,8 @@ TEST(checksum, incremental_equals_full_on_random_packets) {
         const uint16_t old_port = wire::load_raw16(l4.data());
         const uint16_t new_port = static_cast<uint16_t>(rng());
         uint64_t d = csum::delta16(old_port, new_port);
-        d += v6 ? csum::delta128(src, nsrc) : csum::delta32(wire::load_raw32(src), wire::load_raw32(nsrc));
+        d += v6 ? csum::delta128(src, nsrc)
+                : csum::delta32(wire::load_raw32(src), wire::load_raw32(nsrc));
         wire::store_raw16(l4.data(), new_port);
         const uint16_t inc = proto == ipproto_udp ? csum::apply_udp(c0, d) : csum::apply(c0, d);
         ASSERT_EQ(inc, full(v6, nsrc, dst, proto, l4, co)) << i;
@@ -158,7 +165,8 @@ TEST(checksum, ipv4_header_incremental_equals_full) {
         bytes h(20 + 4 * (rng() % 11));
         for (auto &x : h) x = static_cast<uint8_t>(rng());
         h[0] = static_cast<uint8_t>(0x40 | (h.size() / 4));
-        wire::store_raw16(h.data() + 10, csum::ipv4_header(h.data(), static_cast<uint32_t>(h.size())));
+        wire::store_raw16(h.data() + 10,
+                          csum::ipv4_header(h.data(), static_cast<uint32_t>(h.size())));
         ASSERT_TRUE(csum::ipv4_header_ok(h.data(), static_cast<uint32_t>(h.size())));
         const uint32_t old_dst = wire::load_raw32(h.data() + 16);
         const uint32_t new_dst = static_cast<uint32_t>(rng());

@@ -31,44 +31,44 @@ using test::ip;
 
 struct spec {
     std::vector<uint16_t> tags{};  // VLAN tag ethertypes in order (TCI 0x6064)
-    uint16_t ethertype = 0;      // 0: from the IP version
+    uint16_t ethertype = 0;        // 0: from the IP version
     bool v6 = false;
     uint8_t proto = ipproto_tcp;
-    bytes ip_options{};          // IPv4 options (multiple of 4 bytes)
-    bytes ext{};                 // IPv6 extension header bytes (chain built by caller)
-    uint8_t first_nh = 0xFF;     // IPv6 next header when ext is used (0xFF: proto)
+    bytes ip_options{};       // IPv4 options (multiple of 4 bytes)
+    bytes ext{};              // IPv6 extension header bytes (chain built by caller)
+    uint8_t first_nh = 0xFF;  // IPv6 next header when ext is used (0xFF: proto)
     const char *src = nullptr;
     const char *dst = nullptr;
-    uint16_t frag = 0x4000;      // IPv4 flags/offset
-    bytes l4{};                  // L4 header + payload; empty: a default header
-    uint32_t padding = 0;        // Ethernet padding after the IP packet
+    uint16_t frag = 0x4000;  // IPv4 flags/offset
+    bytes l4{};              // L4 header + payload; empty: a default header
+    uint32_t padding = 0;    // Ethernet padding after the IP packet
 };
 
 bytes default_l4(uint8_t proto) {
     bytes l4;
     switch (proto) {
-    case ipproto_tcp:
-        l4.assign(20 + 5, 0);
-        wire::store_be16(l4.data(), 40000);
-        wire::store_be16(l4.data() + 2, 80);
-        l4[12] = 5 << 4;
-        l4[13] = wire::tcp_ack | wire::tcp_psh;
-        break;
-    case ipproto_udp:
-        l4.assign(8 + 5, 0);
-        wire::store_be16(l4.data(), 40000);
-        wire::store_be16(l4.data() + 2, 53);
-        wire::store_be16(l4.data() + 4, 13);
-        break;
-    case ipproto_icmp:
-    case ipproto_icmpv6:
-        l4.assign(8 + 4, 0);
-        l4[0] = proto == ipproto_icmp ? 8 : 128;
-        wire::store_be16(l4.data() + 4, 0x1234);
-        wire::store_be16(l4.data() + 6, 1);
-        break;
-    default:
-        l4.assign(12, 0xAA);
+        case ipproto_tcp:
+            l4.assign(20 + 5, 0);
+            wire::store_be16(l4.data(), 40000);
+            wire::store_be16(l4.data() + 2, 80);
+            l4[12] = 5 << 4;
+            l4[13] = wire::tcp_ack | wire::tcp_psh;
+            break;
+        case ipproto_udp:
+            l4.assign(8 + 5, 0);
+            wire::store_be16(l4.data(), 40000);
+            wire::store_be16(l4.data() + 2, 53);
+            wire::store_be16(l4.data() + 4, 13);
+            break;
+        case ipproto_icmp:
+        case ipproto_icmpv6:
+            l4.assign(8 + 4, 0);
+            l4[0] = proto == ipproto_icmp ? 8 : 128;
+            wire::store_be16(l4.data() + 4, 0x1234);
+            wire::store_be16(l4.data() + 6, 1);
+            break;
+        default:
+            l4.assign(12, 0xAA);
     }
     return l4;
 }
@@ -84,7 +84,8 @@ bytes frame(const spec &s) {
         f.push_back(0x60);
         f.push_back(0x64);
     }
-    const uint16_t et = s.ethertype ? s.ethertype : (s.v6 ? wire::ethertype_ipv6 : wire::ethertype_ipv4);
+    const uint16_t et =
+        s.ethertype ? s.ethertype : (s.v6 ? wire::ethertype_ipv6 : wire::ethertype_ipv4);
     f.push_back(static_cast<uint8_t>(et >> 8));
     f.push_back(static_cast<uint8_t>(et));
     const size_t l3 = f.size();
@@ -145,7 +146,8 @@ drop_reason parse(const bytes &f) {
 /** Re-writes the IPv4 header checksum after a test edited the header at l3. */
 void fix_v4(bytes &f, size_t l3 = 14) {
     const uint32_t ihl = (f[l3] & 15u) * 4;
-    if (l3 + ihl <= f.size()) wire::store_raw16(f.data() + l3 + 10, csum::ipv4_header(f.data() + l3, ihl));
+    if (l3 + ihl <= f.size())
+        wire::store_raw16(f.data() + l3 + 10, csum::ipv4_header(f.data() + l3, ihl));
 }
 
 /* ---- valid frames ---------------------------------------------------------------------- */
@@ -277,139 +279,349 @@ const std::vector<bad_case> &bad_cases() {
     static const std::vector<bad_case> cases = {
         {"empty", [] { return bytes{}; }, drop_reason::eth_truncated},
         {"13 bytes", [] { return bytes(13, 0); }, drop_reason::eth_truncated},
-        {"vlan tag cut", [] { bytes f = frame(spec{.tags = {0x8100}}); f.resize(17); return f; },
+        {"vlan tag cut",
+         [] {
+             bytes f = frame(spec{.tags = {0x8100}});
+             f.resize(17);
+             return f;
+         },
          drop_reason::eth_truncated},
-        {"two 802.1Q tags", [] { return frame(spec{.tags = {0x8100, 0x8100}}); }, drop_reason::vlan_stacked},
-        {"802.1ad outer tag", [] { return frame(spec{.tags = {0x88A8, 0x8100}}); }, drop_reason::vlan_stacked},
+        {"two 802.1Q tags",
+         [] {
+             return frame(spec{.tags = {0x8100, 0x8100}});
+         },
+         drop_reason::vlan_stacked},
+        {"802.1ad outer tag",
+         [] {
+             return frame(spec{.tags = {0x88A8, 0x8100}});
+         },
+         drop_reason::vlan_stacked},
         {"0x9100 tag", [] { return frame(spec{.tags = {0x9100}}); }, drop_reason::vlan_stacked},
-        {"802.1Q then 802.1ad", [] { return frame(spec{.tags = {0x8100, 0x88A8}}); }, drop_reason::vlan_stacked},
-        {"unknown ethertype", [] { return frame(spec{.ethertype = 0x88CC}); }, drop_reason::ethertype_unknown},
-        {"arp truncated", [] { bytes f = frame(spec{.ethertype = 0x0806}); f.resize(14 + 27); return f; },
+        {"802.1Q then 802.1ad",
+         [] {
+             return frame(spec{.tags = {0x8100, 0x88A8}});
+         },
+         drop_reason::vlan_stacked},
+        {"unknown ethertype", [] { return frame(spec{.ethertype = 0x88CC}); },
+         drop_reason::ethertype_unknown},
+        {"arp truncated",
+         [] {
+             bytes f = frame(spec{.ethertype = 0x0806});
+             f.resize(14 + 27);
+             return f;
+         },
          drop_reason::arp_malformed},
-        {"arp htype 6", [] {
-             bytes f = test::from_hex("ffffffffffff020000000001080600060800060400010200000000"
-                                      "01c61200020000000000""00c6120101");
-             return f; }, drop_reason::arp_malformed},
-        {"arp plen 16", [] {
-             bytes f = test::from_hex("ffffffffffff020000000001080600010800061000010200000000"
-                                      "01c61200020000000000""00c6120101");
-             return f; }, drop_reason::arp_malformed},
-        {"arp op 3", [] {
-             bytes f = test::from_hex("ffffffffffff020000000001080600010800060400030200000000"
-                                      "01c61200020000000000""00c6120101");
-             return f; }, drop_reason::arp_malformed},
+        {"arp htype 6",
+         [] {
+             bytes f = test::from_hex(
+                 "ffffffffffff020000000001080600060800060400010200000000"
+                 "01c61200020000000000"
+                 "00c6120101");
+             return f;
+         },
+         drop_reason::arp_malformed},
+        {"arp plen 16",
+         [] {
+             bytes f = test::from_hex(
+                 "ffffffffffff020000000001080600010800061000010200000000"
+                 "01c61200020000000000"
+                 "00c6120101");
+             return f;
+         },
+         drop_reason::arp_malformed},
+        {"arp op 3",
+         [] {
+             bytes f = test::from_hex(
+                 "ffffffffffff020000000001080600010800060400030200000000"
+                 "01c61200020000000000"
+                 "00c6120101");
+             return f;
+         },
+         drop_reason::arp_malformed},
         // IPv4
-        {"ipv4 19 bytes", [] { bytes f = frame(spec{}); f.resize(14 + 19); return f; }, drop_reason::ipv4_truncated},
-        {"ipv4 version 6", [] { bytes f = frame(spec{}); f[14] = 0x65; fix_v4(f); return f; }, drop_reason::ipv4_bad_version},
-        {"ipv4 ihl 4", [] { bytes f = frame(spec{}); f[14] = 0x44; return f; }, drop_reason::ipv4_bad_ihl},
-        {"ipv4 ihl 0", [] { bytes f = frame(spec{}); f[14] = 0x40; return f; }, drop_reason::ipv4_bad_ihl},
-        {"ipv4 ihl past frame", [] { bytes f = frame(spec{}); f.resize(14 + 22); f[14] = 0x46; return f; },
+        {"ipv4 19 bytes",
+         [] {
+             bytes f = frame(spec{});
+             f.resize(14 + 19);
+             return f;
+         },
+         drop_reason::ipv4_truncated},
+        {"ipv4 version 6",
+         [] {
+             bytes f = frame(spec{});
+             f[14] = 0x65;
+             fix_v4(f);
+             return f;
+         },
+         drop_reason::ipv4_bad_version},
+        {"ipv4 ihl 4",
+         [] {
+             bytes f = frame(spec{});
+             f[14] = 0x44;
+             return f;
+         },
          drop_reason::ipv4_bad_ihl},
-        {"ipv4 total length < 20", [] { bytes f = frame(spec{}); wire::store_be16(&f[16], 19); fix_v4(f); return f; },
+        {"ipv4 ihl 0",
+         [] {
+             bytes f = frame(spec{});
+             f[14] = 0x40;
+             return f;
+         },
+         drop_reason::ipv4_bad_ihl},
+        {"ipv4 ihl past frame",
+         [] {
+             bytes f = frame(spec{});
+             f.resize(14 + 22);
+             f[14] = 0x46;
+             return f;
+         },
+         drop_reason::ipv4_bad_ihl},
+        {"ipv4 total length < 20",
+         [] {
+             bytes f = frame(spec{});
+             wire::store_be16(&f[16], 19);
+             fix_v4(f);
+             return f;
+         },
          drop_reason::ipv4_bad_total_length},
-        {"ipv4 total length < ihl", [] {
-             bytes f = frame(spec{.ip_options = {1, 1, 1, 1}}); wire::store_be16(&f[16], 22); fix_v4(f); return f; },
+        {"ipv4 total length < ihl",
+         [] {
+             bytes f = frame(spec{.ip_options = {1, 1, 1, 1}});
+             wire::store_be16(&f[16], 22);
+             fix_v4(f);
+             return f;
+         },
          drop_reason::ipv4_bad_total_length},
-        {"ipv4 total length past frame", [] {
-             bytes f = frame(spec{}); wire::store_be16(&f[16], static_cast<uint16_t>(f.size() - 14 + 1)); fix_v4(f); return f; },
+        {"ipv4 total length past frame",
+         [] {
+             bytes f = frame(spec{});
+             wire::store_be16(&f[16], static_cast<uint16_t>(f.size() - 14 + 1));
+             fix_v4(f);
+             return f;
+         },
          drop_reason::ipv4_bad_total_length},
-        {"ipv4 bad checksum", [] { bytes f = frame(spec{}); f[14 + 10] ^= 1; return f; }, drop_reason::ipv4_bad_checksum},
-        {"ipv4 options change, checksum stale", [] {
-             bytes f = frame(spec{.ip_options = {1, 1, 1, 0}}); f[14 + 20] = 7; return f; },
+        {"ipv4 bad checksum",
+         [] {
+             bytes f = frame(spec{});
+             f[14 + 10] ^= 1;
+             return f;
+         },
+         drop_reason::ipv4_bad_checksum},
+        {"ipv4 options change, checksum stale",
+         [] {
+             bytes f = frame(spec{.ip_options = {1, 1, 1, 0}});
+             f[14 + 20] = 7;
+             return f;
+         },
          drop_reason::ipv4_bad_checksum},
         {"ipv4 MF", [] { return frame(spec{.frag = 0x2000}); }, drop_reason::ipv4_fragment},
         {"ipv4 offset", [] { return frame(spec{.frag = 0x0010}); }, drop_reason::ipv4_fragment},
-        {"ipv4 src 0.0.0.0", [] { return frame(spec{.src = "0.0.0.0"}); }, drop_reason::ipv4_bad_address},
-        {"ipv4 src 127.0.0.1", [] { return frame(spec{.src = "127.0.0.1"}); }, drop_reason::ipv4_bad_address},
-        {"ipv4 src multicast", [] { return frame(spec{.src = "224.0.0.1"}); }, drop_reason::ipv4_bad_address},
-        {"ipv4 src 239.x", [] { return frame(spec{.src = "239.255.255.250"}); }, drop_reason::ipv4_bad_address},
-        {"ipv4 src broadcast", [] { return frame(spec{.src = "255.255.255.255"}); }, drop_reason::ipv4_bad_address},
-        {"ipv4 dst 0.0.0.0", [] { return frame(spec{.dst = "0.0.0.0"}); }, drop_reason::ipv4_bad_address},
-        {"ipv4 dst loopback", [] { return frame(spec{.dst = "127.1.2.3"}); }, drop_reason::ipv4_bad_address},
-        {"ipv4 dst broadcast", [] { return frame(spec{.dst = "255.255.255.255"}); }, drop_reason::ipv4_bad_address},
+        {"ipv4 src 0.0.0.0", [] { return frame(spec{.src = "0.0.0.0"}); },
+         drop_reason::ipv4_bad_address},
+        {"ipv4 src 127.0.0.1", [] { return frame(spec{.src = "127.0.0.1"}); },
+         drop_reason::ipv4_bad_address},
+        {"ipv4 src multicast", [] { return frame(spec{.src = "224.0.0.1"}); },
+         drop_reason::ipv4_bad_address},
+        {"ipv4 src 239.x", [] { return frame(spec{.src = "239.255.255.250"}); },
+         drop_reason::ipv4_bad_address},
+        {"ipv4 src broadcast", [] { return frame(spec{.src = "255.255.255.255"}); },
+         drop_reason::ipv4_bad_address},
+        {"ipv4 dst 0.0.0.0", [] { return frame(spec{.dst = "0.0.0.0"}); },
+         drop_reason::ipv4_bad_address},
+        {"ipv4 dst loopback", [] { return frame(spec{.dst = "127.1.2.3"}); },
+         drop_reason::ipv4_bad_address},
+        {"ipv4 dst broadcast", [] { return frame(spec{.dst = "255.255.255.255"}); },
+         drop_reason::ipv4_bad_address},
         // L4 over IPv4
-        {"tcp 19 bytes", [] { return frame(spec{.l4 = bytes(19, 0x50)}); }, drop_reason::l4_truncated},
-        {"tcp empty", [] { bytes f = frame(spec{}); f.resize(14 + 20); wire::store_be16(&f[16], 20); fix_v4(f); return f; },
+        {"tcp 19 bytes", [] { return frame(spec{.l4 = bytes(19, 0x50)}); },
          drop_reason::l4_truncated},
-        {"tcp data offset 4", [] { bytes l4 = default_l4(ipproto_tcp); l4[12] = 4 << 4; return frame(spec{.l4 = l4}); },
+        {"tcp empty",
+         [] {
+             bytes f = frame(spec{});
+             f.resize(14 + 20);
+             wire::store_be16(&f[16], 20);
+             fix_v4(f);
+             return f;
+         },
+         drop_reason::l4_truncated},
+        {"tcp data offset 4",
+         [] {
+             bytes l4 = default_l4(ipproto_tcp);
+             l4[12] = 4 << 4;
+             return frame(spec{.l4 = l4});
+         },
          drop_reason::tcp_bad_data_offset},
-        {"tcp data offset past payload", [] {
-             bytes l4 = default_l4(ipproto_tcp); l4[12] = 7 << 4; return frame(spec{.l4 = l4}); },
+        {"tcp data offset past payload",
+         [] {
+             bytes l4 = default_l4(ipproto_tcp);
+             l4[12] = 7 << 4;
+             return frame(spec{.l4 = l4});
+         },
          drop_reason::tcp_bad_data_offset},
-        {"tcp data offset 15 into padding", [] {
-             bytes l4 = default_l4(ipproto_tcp); l4[12] = 15 << 4; return frame(spec{.l4 = l4, .padding = 60}); },
+        {"tcp data offset 15 into padding",
+         [] {
+             bytes l4 = default_l4(ipproto_tcp);
+             l4[12] = 15 << 4;
+             return frame(spec{.l4 = l4, .padding = 60});
+         },
          drop_reason::tcp_bad_data_offset},
-        {"tcp no flags", [] { bytes l4 = default_l4(ipproto_tcp); l4[13] = 0xC0; return frame(spec{.l4 = l4}); },
+        {"tcp no flags",
+         [] {
+             bytes l4 = default_l4(ipproto_tcp);
+             l4[13] = 0xC0;
+             return frame(spec{.l4 = l4});
+         },
          drop_reason::tcp_bad_flags},
-        {"tcp syn+fin", [] { bytes l4 = default_l4(ipproto_tcp); l4[13] = 0x03; return frame(spec{.l4 = l4}); },
+        {"tcp syn+fin",
+         [] {
+             bytes l4 = default_l4(ipproto_tcp);
+             l4[13] = 0x03;
+             return frame(spec{.l4 = l4});
+         },
          drop_reason::tcp_bad_flags},
-        {"tcp syn+rst+ack", [] { bytes l4 = default_l4(ipproto_tcp); l4[13] = 0x16; return frame(spec{.l4 = l4}); },
+        {"tcp syn+rst+ack",
+         [] {
+             bytes l4 = default_l4(ipproto_tcp);
+             l4[13] = 0x16;
+             return frame(spec{.l4 = l4});
+         },
          drop_reason::tcp_bad_flags},
-        {"udp 7 bytes", [] { bytes l4(7, 0); return frame(spec{.proto = ipproto_udp, .l4 = l4}); }, drop_reason::l4_truncated},
-        {"udp length too big", [] {
-             bytes l4 = default_l4(ipproto_udp); wire::store_be16(&l4[4], 14); return frame(spec{.proto = ipproto_udp, .l4 = l4}); },
+        {"udp 7 bytes",
+         [] {
+             bytes l4(7, 0);
+             return frame(spec{.proto = ipproto_udp, .l4 = l4});
+         },
+         drop_reason::l4_truncated},
+        {"udp length too big",
+         [] {
+             bytes l4 = default_l4(ipproto_udp);
+             wire::store_be16(&l4[4], 14);
+             return frame(spec{.proto = ipproto_udp, .l4 = l4});
+         },
          drop_reason::udp_bad_length},
-        {"udp length too small", [] {
-             bytes l4 = default_l4(ipproto_udp); wire::store_be16(&l4[4], 7); return frame(spec{.proto = ipproto_udp, .l4 = l4}); },
+        {"udp length too small",
+         [] {
+             bytes l4 = default_l4(ipproto_udp);
+             wire::store_be16(&l4[4], 7);
+             return frame(spec{.proto = ipproto_udp, .l4 = l4});
+         },
          drop_reason::udp_bad_length},
-        {"icmp 7 bytes", [] { return frame(spec{.proto = ipproto_icmp, .l4 = bytes(7, 8)}); }, drop_reason::l4_truncated},
+        {"icmp 7 bytes", [] { return frame(spec{.proto = ipproto_icmp, .l4 = bytes(7, 8)}); },
+         drop_reason::l4_truncated},
         {"gre", [] { return frame(spec{.proto = 47}); }, drop_reason::l4_unsupported},
-        {"icmpv6 over ipv4", [] { return frame(spec{.proto = ipproto_icmpv6}); }, drop_reason::l4_unsupported},
+        {"icmpv6 over ipv4", [] { return frame(spec{.proto = ipproto_icmpv6}); },
+         drop_reason::l4_unsupported},
         // IPv6
-        {"ipv6 39 bytes", [] { bytes f = frame(spec{.v6 = true}); f.resize(14 + 39); return f; }, drop_reason::ipv6_truncated},
-        {"ipv6 version 4", [] { bytes f = frame(spec{.v6 = true}); f[14] = 0x40; return f; }, drop_reason::ipv6_bad_version},
-        {"ipv6 payload length past frame", [] {
-             bytes f = frame(spec{.v6 = true}); wire::store_be16(&f[18], static_cast<uint16_t>(f.size() - 54 + 1)); return f; },
+        {"ipv6 39 bytes",
+         [] {
+             bytes f = frame(spec{.v6 = true});
+             f.resize(14 + 39);
+             return f;
+         },
+         drop_reason::ipv6_truncated},
+        {"ipv6 version 4",
+         [] {
+             bytes f = frame(spec{.v6 = true});
+             f[14] = 0x40;
+             return f;
+         },
+         drop_reason::ipv6_bad_version},
+        {"ipv6 payload length past frame",
+         [] {
+             bytes f = frame(spec{.v6 = true});
+             wire::store_be16(&f[18], static_cast<uint16_t>(f.size() - 54 + 1));
+             return f;
+         },
          drop_reason::ipv6_bad_payload_length},
-        {"ipv6 src ::", [] { return frame(spec{.v6 = true, .src = "::"}); }, drop_reason::ipv6_bad_address},
-        {"ipv6 src ::1", [] { return frame(spec{.v6 = true, .src = "::1"}); }, drop_reason::ipv6_bad_address},
-        {"ipv6 src multicast", [] { return frame(spec{.v6 = true, .src = "ff02::1"}); }, drop_reason::ipv6_bad_address},
-        {"ipv6 dst ::1", [] { return frame(spec{.v6 = true, .dst = "::1"}); }, drop_reason::ipv6_bad_address},
-        {"ipv6 dst ::", [] { return frame(spec{.v6 = true, .dst = "::"}); }, drop_reason::ipv6_bad_address},
-        {"ipv6 fragment header", [] {
-             bytes fr(8, 0); fr[0] = ipproto_tcp;
-             return frame(spec{.v6 = true, .ext = fr, .first_nh = wire::ipv6_ext_fragment}); },
+        {"ipv6 src ::", [] { return frame(spec{.v6 = true, .src = "::"}); },
+         drop_reason::ipv6_bad_address},
+        {"ipv6 src ::1", [] { return frame(spec{.v6 = true, .src = "::1"}); },
+         drop_reason::ipv6_bad_address},
+        {"ipv6 src multicast", [] { return frame(spec{.v6 = true, .src = "ff02::1"}); },
+         drop_reason::ipv6_bad_address},
+        {"ipv6 dst ::1", [] { return frame(spec{.v6 = true, .dst = "::1"}); },
+         drop_reason::ipv6_bad_address},
+        {"ipv6 dst ::", [] { return frame(spec{.v6 = true, .dst = "::"}); },
+         drop_reason::ipv6_bad_address},
+        {"ipv6 fragment header",
+         [] {
+             bytes fr(8, 0);
+             fr[0] = ipproto_tcp;
+             return frame(spec{.v6 = true, .ext = fr, .first_nh = wire::ipv6_ext_fragment});
+         },
          drop_reason::ipv6_fragment},
-        {"ipv6 fragment after hop-by-hop", [] {
-             bytes e = ext_hdr(wire::ipv6_ext_fragment, 0); bytes fr(8, 0); fr[0] = ipproto_tcp;
+        {"ipv6 fragment after hop-by-hop",
+         [] {
+             bytes e = ext_hdr(wire::ipv6_ext_fragment, 0);
+             bytes fr(8, 0);
+             fr[0] = ipproto_tcp;
              e.insert(e.end(), fr.begin(), fr.end());
-             return frame(spec{.v6 = true, .ext = e, .first_nh = 0}); },
+             return frame(spec{.v6 = true, .ext = e, .first_nh = 0});
+         },
          drop_reason::ipv6_fragment},
-        {"ipv6 hop-by-hop longer than payload", [] {
-             bytes e = ext_hdr(ipproto_tcp, 0); e[1] = 200;
-             return frame(spec{.v6 = true, .ext = e, .first_nh = 0}); },
+        {"ipv6 hop-by-hop longer than payload",
+         [] {
+             bytes e = ext_hdr(ipproto_tcp, 0);
+             e[1] = 200;
+             return frame(spec{.v6 = true, .ext = e, .first_nh = 0});
+         },
          drop_reason::ipv6_ext_overrun},
-        {"ipv6 ext header with 1 byte of payload", [] {
+        {"ipv6 ext header with 1 byte of payload",
+         [] {
              bytes f = frame(spec{.v6 = true, .l4 = bytes{0}, .padding = 10});
-             f[14 + 6] = wire::ipv6_ext_dest_opts; return f; },
+             f[14 + 6] = wire::ipv6_ext_dest_opts;
+             return f;
+         },
          drop_reason::ipv6_ext_overrun},
-        {"ipv6 next header dest-opts, empty payload", [] {
+        {"ipv6 next header dest-opts, empty payload",
+         [] {
              bytes f = frame(spec{.v6 = true, .padding = 20});
-             f[14 + 6] = wire::ipv6_ext_dest_opts; wire::store_be16(&f[18], 0); return f; },
+             f[14 + 6] = wire::ipv6_ext_dest_opts;
+             wire::store_be16(&f[18], 0);
+             return f;
+         },
          drop_reason::ipv6_ext_overrun},
-        {"ipv6 AH overrun", [] {
-             bytes ah(8, 0); ah[0] = ipproto_tcp; ah[1] = 4;  // (4+2)*4 = 24 bytes claimed
-             return frame(spec{.v6 = true, .ext = ah, .first_nh = wire::ipv6_ext_ah, .l4 = bytes{1, 2, 3}}); },
+        {"ipv6 AH overrun",
+         [] {
+             bytes ah(8, 0);
+             ah[0] = ipproto_tcp;
+             ah[1] = 4;  // (4+2)*4 = 24 bytes claimed
+             return frame(
+                 spec{.v6 = true, .ext = ah, .first_nh = wire::ipv6_ext_ah, .l4 = bytes{1, 2, 3}});
+         },
          drop_reason::ipv6_ext_overrun},
-        {"ipv6 9 extension headers", [] {
+        {"ipv6 9 extension headers",
+         [] {
              bytes e;
              for (int i = 0; i < 9; i++) {
                  bytes d = ext_hdr(i == 8 ? uint8_t{ipproto_tcp} : wire::ipv6_ext_dest_opts, 0);
                  e.insert(e.end(), d.begin(), d.end());
              }
-             return frame(spec{.v6 = true, .ext = e, .first_nh = wire::ipv6_ext_dest_opts}); },
+             return frame(spec{.v6 = true, .ext = e, .first_nh = wire::ipv6_ext_dest_opts});
+         },
          drop_reason::ipv6_ext_too_many},
-        {"ipv6 tcp truncated", [] { return frame(spec{.v6 = true, .l4 = bytes(10, 0x50)}); }, drop_reason::l4_truncated},
-        {"ipv6 tcp bad data offset", [] {
-             bytes l4 = default_l4(ipproto_tcp); l4[12] = 3 << 4; return frame(spec{.v6 = true, .l4 = l4}); },
+        {"ipv6 tcp truncated", [] { return frame(spec{.v6 = true, .l4 = bytes(10, 0x50)}); },
+         drop_reason::l4_truncated},
+        {"ipv6 tcp bad data offset",
+         [] {
+             bytes l4 = default_l4(ipproto_tcp);
+             l4[12] = 3 << 4;
+             return frame(spec{.v6 = true, .l4 = l4});
+         },
          drop_reason::tcp_bad_data_offset},
-        {"ipv6 udp bad length", [] {
-             bytes l4 = default_l4(ipproto_udp); wire::store_be16(&l4[4], 0);
-             return frame(spec{.v6 = true, .proto = ipproto_udp, .l4 = l4}); },
+        {"ipv6 udp bad length",
+         [] {
+             bytes l4 = default_l4(ipproto_udp);
+             wire::store_be16(&l4[4], 0);
+             return frame(spec{.v6 = true, .proto = ipproto_udp, .l4 = l4});
+         },
          drop_reason::udp_bad_length},
-        {"icmpv4 over ipv6", [] { return frame(spec{.v6 = true, .proto = ipproto_icmp}); }, drop_reason::l4_unsupported},
-        {"ipv6 no next header", [] { return frame(spec{.v6 = true, .proto = 59}); }, drop_reason::l4_unsupported},
-        {"ipv6 esp", [] { return frame(spec{.v6 = true, .proto = 50}); }, drop_reason::l4_unsupported},
+        {"icmpv4 over ipv6", [] { return frame(spec{.v6 = true, .proto = ipproto_icmp}); },
+         drop_reason::l4_unsupported},
+        {"ipv6 no next header", [] { return frame(spec{.v6 = true, .proto = 59}); },
+         drop_reason::l4_unsupported},
+        {"ipv6 esp", [] { return frame(spec{.v6 = true, .proto = 50}); },
+         drop_reason::l4_unsupported},
     };
     return cases;
 }
@@ -429,8 +641,9 @@ TEST(parse, eight_extension_headers_are_walked) {
         e.insert(e.end(), d.begin(), d.end());
     }
     packet_meta m;
-    ASSERT_EQ(parse_exact(frame(spec{.v6 = true, .ext = e, .first_nh = wire::ipv6_ext_dest_opts}), &m),
-              drop_reason::none);
+    ASSERT_EQ(
+        parse_exact(frame(spec{.v6 = true, .ext = e, .first_nh = wire::ipv6_ext_dest_opts}), &m),
+        drop_reason::none);
     EXPECT_EQ(m.l3_len, 40 + 64);
     EXPECT_EQ(m.l4_proto, ipproto_tcp);
 }
@@ -508,11 +721,13 @@ TEST(parse, random_mutations_never_read_out_of_bounds) {
         for (int e = 0; e < edits; e++) {
             // Mostly hit the headers, where the parser looks.
             const size_t pos = rng() % std::min<size_t>(f.size(), (rng() & 1) ? 80 : f.size());
-            f[pos] = (rng() & 3) ? static_cast<uint8_t>(rng()) : static_cast<uint8_t>(f[pos] ^ (1u << (rng() % 8)));
+            f[pos] = (rng() & 3) ? static_cast<uint8_t>(rng())
+                                 : static_cast<uint8_t>(f[pos] ^ (1u << (rng() % 8)));
         }
         if (rng() % 4 == 0) f.resize(rng() % (f.size() + 1));
         if (rng() % 8 == 0) f.resize(f.size() + rng() % 16, 0);
-        if ((rng() & 1) && f.size() >= 14 + 20 && f[12] == 0x08 && f[13] == 0x00 && (f[14] >> 4) == 4)
+        if ((rng() & 1) && f.size() >= 14 + 20 && f[12] == 0x08 && f[13] == 0x00 &&
+            (f[14] >> 4) == 4)
             fix_v4(f);  // let more mutations through the header checksum
         packet_meta m;
         if (parse_exact(f, &m) == drop_reason::none) {

@@ -57,38 +57,38 @@ std::vector<uint8_t> run(const golden_case &c) {
     packet_meta m;
     EXPECT_EQ(parse_packet(in.data(), static_cast<uint32_t>(in.size()), &m), drop_reason::none);
     switch (c.op) {
-    case golden_op::nat_fwd:
-        EXPECT_EQ(nat_forward(in.data() + m.l3_offset, m, addr(c.addr), htons(c.port)),
-                  drop_reason::none);
-        set_eth_addrs(in.data(), dst_mac, src_mac);
-        return in;
-    case golden_op::nat_rev:
-        EXPECT_EQ(nat_reverse(in.data() + m.l3_offset, m, addr(c.addr), htons(c.port)),
-                  drop_reason::none);
-        set_eth_addrs(in.data(), dst_mac, src_mac);
-        return in;
-    case golden_op::dsr:
-        dsr_rewrite(in.data(), dst_mac, src_mac);
-        return in;
-    case golden_op::tunnel: {
-        rte_mbuf *mb = rte_pktmbuf_alloc(test::test_pool());
-        EXPECT_NE(mb, nullptr);
-        if (!mb) return {};
-        std::memcpy(rte_pktmbuf_append(mb, static_cast<uint16_t>(in.size())), in.data(),
-                    in.size());
-        const bool v4 = m.key.family == ip_family::v4;
-        const ip_addr src = tunnel_outer_source(
-            addr(v4 ? test::golden_tunnel_prefix4 : test::golden_tunnel_prefix6),
-            v4 ? test::golden_tunnel_prefix4_len : test::golden_tunnel_prefix6_len,
-            test::golden_flow_hash, m.key.family);
-        EXPECT_EQ(tunnel_encap(mb, m, src, addr(c.addr), test::golden_flow_hash, 1500),
-                  drop_reason::none);
-        auto *p = rte_pktmbuf_mtod(mb, uint8_t *);
-        set_eth_addrs(p, dst_mac, src_mac);
-        std::vector<uint8_t> out(p, p + rte_pktmbuf_pkt_len(mb));
-        rte_pktmbuf_free(mb);
-        return out;
-    }
+        case golden_op::nat_fwd:
+            EXPECT_EQ(nat_forward(in.data() + m.l3_offset, m, addr(c.addr), htons(c.port)),
+                      drop_reason::none);
+            set_eth_addrs(in.data(), dst_mac, src_mac);
+            return in;
+        case golden_op::nat_rev:
+            EXPECT_EQ(nat_reverse(in.data() + m.l3_offset, m, addr(c.addr), htons(c.port)),
+                      drop_reason::none);
+            set_eth_addrs(in.data(), dst_mac, src_mac);
+            return in;
+        case golden_op::dsr:
+            dsr_rewrite(in.data(), dst_mac, src_mac);
+            return in;
+        case golden_op::tunnel: {
+            rte_mbuf *mb = rte_pktmbuf_alloc(test::test_pool());
+            EXPECT_NE(mb, nullptr);
+            if (!mb) return {};
+            std::memcpy(rte_pktmbuf_append(mb, static_cast<uint16_t>(in.size())), in.data(),
+                        in.size());
+            const bool v4 = m.key.family == ip_family::v4;
+            const ip_addr src = tunnel_outer_source(
+                addr(v4 ? test::golden_tunnel_prefix4 : test::golden_tunnel_prefix6),
+                v4 ? test::golden_tunnel_prefix4_len : test::golden_tunnel_prefix6_len,
+                test::golden_flow_hash, m.key.family);
+            EXPECT_EQ(tunnel_encap(mb, m, src, addr(c.addr), test::golden_flow_hash, 1500),
+                      drop_reason::none);
+            auto *p = rte_pktmbuf_mtod(mb, uint8_t *);
+            set_eth_addrs(p, dst_mac, src_mac);
+            std::vector<uint8_t> out(p, p + rte_pktmbuf_pkt_len(mb));
+            rte_pktmbuf_free(mb);
+            return out;
+        }
     }
     return {};
 }

@@ -69,9 +69,8 @@ uint16_t full_l4(std::vector<uint8_t> f, const packet_meta &m) {
     uint8_t *l4 = f.data() + m.l4_offset;
     const uint32_t co = m.l4_proto == ipproto_tcp ? 16 : 6;
     wire::store_raw16(l4 + co, 0);
-    uint16_t c = m.kind == l3_kind::ipv6
-                     ? csum::l4_v6(ip + 8, ip + 24, m.l4_proto, l4, m.l4_len)
-                     : csum::l4_v4(ip + 12, ip + 16, m.l4_proto, l4, m.l4_len);
+    uint16_t c = m.kind == l3_kind::ipv6 ? csum::l4_v6(ip + 8, ip + 24, m.l4_proto, l4, m.l4_len)
+                                         : csum::l4_v4(ip + 12, ip + 16, m.l4_proto, l4, m.l4_len);
     return m.l4_proto == ipproto_udp ? csum::udp_nonzero(c) : c;
 }
 
@@ -122,9 +121,9 @@ TEST(nat, udp_over_ipv4_without_checksum_stays_zero) {
         std::vector<uint8_t> f = random_packet(rng, false, ipproto_udp, true);
         packet_meta m;
         ASSERT_EQ(parse_packet(f.data(), static_cast<uint32_t>(f.size()), &m), drop_reason::none);
-        ASSERT_EQ(nat_forward(f.data() + 14, m, random_addr(rng, false),
-                              static_cast<uint16_t>(rng())),
-                  drop_reason::none);
+        ASSERT_EQ(
+            nat_forward(f.data() + 14, m, random_addr(rng, false), static_cast<uint16_t>(rng())),
+            drop_reason::none);
         ASSERT_EQ(wire::load_raw16(f.data() + m.l4_offset + 6), 0);
     }
 }
