@@ -14,11 +14,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <cstring>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -59,11 +60,9 @@ void usage(FILE *to) {
 std::string default_drivers_cfg() {
     std::error_code ec;
     auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-    if (!ec) {
+    if (!ec && *NLB_INSTALLED_DRIVERS_CFG) {
         auto installed = exe.parent_path().parent_path() / NLB_INSTALLED_DRIVERS_CFG;
-        if (std::string(NLB_INSTALLED_DRIVERS_CFG).size() &&
-            std::filesystem::is_directory(installed, ec))
-            return installed.string();
+        if (std::filesystem::is_directory(installed, ec)) return installed.string();
     }
     return NLB_SOURCE_DRIVERS_CFG;
 }

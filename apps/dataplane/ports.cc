@@ -4,8 +4,6 @@
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 
-#include <cstdio>
-
 namespace nlb::dataplane {
 
 namespace {
