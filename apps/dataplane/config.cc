@@ -16,9 +16,12 @@ namespace nlb::dataplane {
 
 const char *port_role_name(port_role r) {
     switch (r) {
-    case port_role::client: return "client";
-    case port_role::backend: return "backend";
-    case port_role::both: return "both";
+        case port_role::client:
+            return "client";
+        case port_role::backend:
+            return "backend";
+        case port_role::both:
+            return "both";
     }
     return "unknown";
 }
@@ -63,9 +66,8 @@ const std::map<std::string, uint64_t> tx_offload_names = {
 // Offloads people reach for that nlb deliberately does not use: it fixes checksums
 // incrementally itself and never needs segmentation.
 const std::set<std::string> refused_offloads = {
-    "ipv4_cksum", "tcp_cksum", "udp_cksum", "sctp_cksum", "outer_ipv4_cksum",
-    "outer_udp_cksum", "checksum", "tcp_tso", "udp_tso", "tcp_lro", "vlan_strip",
-    "vlan_insert"};
+    "ipv4_cksum", "tcp_cksum", "udp_cksum", "sctp_cksum", "outer_ipv4_cksum", "outer_udp_cksum",
+    "checksum",   "tcp_tso",   "udp_tso",   "tcp_lro",    "vlan_strip",       "vlan_insert"};
 
 std::string join_names(const std::map<std::string, uint64_t> &names) {
     std::string out;
@@ -75,21 +77,29 @@ std::string join_names(const std::map<std::string, uint64_t> &names) {
 
 const char *type_name(Setting::Type t) {
     switch (t) {
-    case Setting::TypeInt:
-    case Setting::TypeInt64: return "an integer";
-    case Setting::TypeFloat: return "a number";
-    case Setting::TypeString: return "a string";
-    case Setting::TypeBoolean: return "a boolean";
-    case Setting::TypeGroup: return "a group";
-    case Setting::TypeArray: return "an array";
-    case Setting::TypeList: return "a list";
-    default: return "nothing";
+        case Setting::TypeInt:
+        case Setting::TypeInt64:
+            return "an integer";
+        case Setting::TypeFloat:
+            return "a number";
+        case Setting::TypeString:
+            return "a string";
+        case Setting::TypeBoolean:
+            return "a boolean";
+        case Setting::TypeGroup:
+            return "a group";
+        case Setting::TypeArray:
+            return "an array";
+        case Setting::TypeList:
+            return "a list";
+        default:
+            return "nothing";
     }
 }
 
 // Reads settings of one parsed file and turns every problem into "FILE:LINE: key 'PATH': ...".
 class reader {
-public:
+  public:
     explicit reader(std::string file) : file_(std::move(file)) {}
 
     [[noreturn]] void fail(const Setting &s, const std::string &what) const {
@@ -104,7 +114,8 @@ public:
 
     // The group's keys must all be in `allowed`.
     void check_keys(const Setting &group, std::initializer_list<const char *> allowed) const {
-        if (!group.isGroup()) fail(group, std::string("expected a group, got ") + type_name(group.getType()));
+        if (!group.isGroup())
+            fail(group, std::string("expected a group, got ") + type_name(group.getType()));
         for (int i = 0; i < group.getLength(); i++) {
             const Setting &child = group[i];
             const char *name = child.getName();
@@ -125,8 +136,9 @@ public:
     int64_t integer(const Setting &s, int64_t min, int64_t max) const {
         if (s.getType() != Setting::TypeInt && s.getType() != Setting::TypeInt64)
             fail(s, std::string("expected an integer, got ") + type_name(s.getType()));
-        int64_t v = s.getType() == Setting::TypeInt ? static_cast<int64_t>(static_cast<int>(s))
-                                                    : static_cast<int64_t>(static_cast<long long>(s));
+        int64_t v = s.getType() == Setting::TypeInt
+                        ? static_cast<int64_t>(static_cast<int>(s))
+                        : static_cast<int64_t>(static_cast<long long>(s));
         if (v < min || v > max)
             fail(s, std::to_string(v) + " is out of range " + std::to_string(min) + ".." +
                         std::to_string(max));
@@ -138,7 +150,8 @@ public:
     }
     bool boolean(const Setting &s) const {
         if (s.getType() != Setting::TypeBoolean)
-            fail(s, std::string("expected a boolean (true or false), got ") + type_name(s.getType()));
+            fail(s,
+                 std::string("expected a boolean (true or false), got ") + type_name(s.getType()));
         return s;
     }
     void get_bool(const Setting &group, const char *key, bool *out) const {
@@ -164,8 +177,10 @@ public:
         for (int i = 0; i < l.getLength(); i++) {
             std::string name = string(l[i]);
             if (refused_offloads.count(name))
-                fail(l[i], "'" + name + "' is not used by nlb: it computes checksums itself and "
-                               "never segments (allowed: " + join_names(names) + ")");
+                fail(l[i], "'" + name +
+                               "' is not used by nlb: it computes checksums itself and "
+                               "never segments (allowed: " +
+                               join_names(names) + ")");
             auto it = names.find(name);
             if (it == names.end())
                 fail(l[i], "unknown name '" + name + "' (allowed: " + join_names(names) + ")");
@@ -201,7 +216,7 @@ public:
         return a;
     }
 
-private:
+  private:
     // "FILE:LINE" of a setting: the file it was read from (an @include names its own file),
     // its line, or its nearest parent's when libconfig has none (the root: line 1).
     std::string where(const Setting &s) const {
@@ -243,10 +258,10 @@ nic_profile read_profile(const std::string &path) {
     auto cfg = parse(nullptr, path);
     reader r(path);
     const Setting &root = cfg->getRoot();
-    r.check_keys(root, {"driver", "bus", "devargs", "mtu", "max_mtu", "max_queues",
-                        "rx_descriptors", "tx_descriptors", "min_descriptors", "max_descriptors",
-                        "paired_queues", "rss", "rss_hash", "rx_offloads", "tx_offloads",
-                        "promiscuous"});
+    r.check_keys(root,
+                 {"driver", "bus", "devargs", "mtu", "max_mtu", "max_queues", "rx_descriptors",
+                  "tx_descriptors", "min_descriptors", "max_descriptors", "paired_queues", "rss",
+                  "rss_hash", "rx_offloads", "tx_offloads", "promiscuous"});
     nic_profile p;
     p.path = path;
     p.name = std::filesystem::path(path).stem().string();
@@ -260,7 +275,8 @@ nic_profile read_profile(const std::string &path) {
     p.is_vdev = b == "vdev";
     r.get_string(root, "devargs", &p.devargs);
     if (p.is_vdev && !p.devargs.empty() && p.devargs.rfind(p.driver, 0) != 0)
-        r.fail(root["devargs"], "a vdev template must start with the driver name '" + p.driver + "'");
+        r.fail(root["devargs"],
+               "a vdev template must start with the driver name '" + p.driver + "'");
     r.get(root, "max_mtu", 68, 16000, &p.max_mtu);
     r.get(root, "mtu", 68, p.max_mtu, &p.mtu);
     r.get(root, "max_queues", 1, 1024, &p.max_queues);
@@ -271,10 +287,11 @@ nic_profile read_profile(const std::string &path) {
     r.get(root, "tx_descriptors", p.min_descriptors, p.max_descriptors, &p.tx_descriptors);
     r.get_bool(root, "rss", &p.rss);
     if (const Setting *s = r.find(root, "rss_hash")) p.rss_hash = r.flags(*s, rss_hash_names);
-    if (p.rss && p.rss_hash == 0)
-        p.rss_hash = RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP;
-    if (const Setting *s = r.find(root, "rx_offloads")) p.rx_offloads = r.flags(*s, rx_offload_names);
-    if (const Setting *s = r.find(root, "tx_offloads")) p.tx_offloads = r.flags(*s, tx_offload_names);
+    if (p.rss && p.rss_hash == 0) p.rss_hash = RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP;
+    if (const Setting *s = r.find(root, "rx_offloads"))
+        p.rx_offloads = r.flags(*s, rx_offload_names);
+    if (const Setting *s = r.find(root, "tx_offloads"))
+        p.tx_offloads = r.flags(*s, tx_offload_names);
     r.get_bool(root, "promiscuous", &p.promiscuous);
     return p;
 }
@@ -286,10 +303,12 @@ std::vector<unsigned> parse_lcores(const reader &r, const Setting &s) {
     size_t pos = 0;
     while (true) {
         size_t comma = text.find(',', pos);
-        std::string part = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        std::string part =
+            text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
         std::smatch m;
         if (!std::regex_match(part, m, item))
-            r.fail(s, "'" + text + "' is not a list of lcore ids and ranges (e.g. \"0-3\" or \"0,2,4\")");
+            r.fail(s, "'" + text +
+                          "' is not a list of lcore ids and ranges (e.g. \"0-3\" or \"0,2,4\")");
         unsigned lo = std::stoul(m[1]), hi = m[2].matched ? std::stoul(m[2]) : lo;
         if (hi < lo || hi >= RTE_MAX_LCORE)
             r.fail(s, "range '" + part + "' is invalid (lcore ids are 0.." +
@@ -304,7 +323,8 @@ std::vector<unsigned> parse_lcores(const reader &r, const Setting &s) {
 void read_eal(const reader &r, const Setting &root, const load_options &opt, dataplane_config *c) {
     const Setting *eal = r.find(root, "eal");
     if (!eal) r.fail_missing(root, "eal", "required (at least eal.lcores)");
-    r.check_keys(*eal, {"lcores", "main_lcore", "memory_mb", "no_huge", "file_prefix", "extra_args"});
+    r.check_keys(*eal,
+                 {"lcores", "main_lcore", "memory_mb", "no_huge", "file_prefix", "extra_args"});
     const Setting *lcores = r.find(*eal, "lcores");
     if (!lcores) r.fail_missing(*eal, "lcores", "required (e.g. \"0-2\": main lcore plus workers)");
     c->eal.lcores = r.string(*lcores);
@@ -338,7 +358,8 @@ void read_eal(const reader &r, const Setting &root, const load_options &opt, dat
                 std::string m = managed;
                 if (arg == m || arg.rfind(m + "=", 0) == 0 ||
                     (m.size() == 2 && arg.size() > 2 && arg.rfind(m, 0) == 0))
-                    r.fail(l[i], "'" + arg + "' is set by nlb-dataplane itself (use the eal/ports keys)");
+                    r.fail(l[i],
+                           "'" + arg + "' is set by nlb-dataplane itself (use the eal/ports keys)");
             }
             c->eal.extra_args.push_back(arg);
         }
@@ -352,8 +373,8 @@ void read_workers(const reader &r, const Setting &root, dataplane_config *c) {
         for (unsigned id : ids)
             if (id != c->eal.main_lcore) c->workers.push_back(id);
         if (c->workers.empty())
-            r.fail(root["eal"]["lcores"], "'" + c->eal.lcores +
-                                              "' leaves no lcore for workers besides the main lcore");
+            r.fail(root["eal"]["lcores"],
+                   "'" + c->eal.lcores + "' leaves no lcore for workers besides the main lcore");
     } else {
         const Setting &l = r.list(*w);
         if (l.getLength() == 0) r.fail(l, "at least one worker lcore is required");
@@ -392,15 +413,17 @@ std::string expand_template(std::string t, unsigned index, const std::string &if
 }
 
 class port_reader {
-public:
+  public:
     port_reader(const reader &r, const load_options &opt, dataplane_config *c)
         : r_(r), opt_(opt), c_(c) {}
 
     port_config read(const Setting &s, unsigned index) {
-        r_.check_keys(s, {"name", "pci", "vdev", "devargs", "iface", "profile", "role", "mtu",
-                          "rx_queues", "tx_queues", "rx_descriptors", "tx_descriptors",
-                          "promiscuous", "rss", "rss_hash", "rx_offloads", "tx_offloads", "ipv4",
-                          "ipv6", "gateway_v4", "gateway_v6"});
+        r_.check_keys(s, {"name",        "pci",       "vdev",           "devargs",
+                          "iface",       "profile",   "role",           "mtu",
+                          "rx_queues",   "tx_queues", "rx_descriptors", "tx_descriptors",
+                          "promiscuous", "rss",       "rss_hash",       "rx_offloads",
+                          "tx_offloads", "ipv4",      "ipv6",           "gateway_v4",
+                          "gateway_v6"});
         port_config p;
         p.line = s.getSourceLine();
         p.name = "port" + std::to_string(index);
@@ -426,8 +449,9 @@ public:
         if (p.vdev.empty() && p.pci.empty()) {
             if (prof.is_vdev && !prof.devargs.empty()) {
                 if (prof.devargs.find("{iface}") != std::string::npos && p.iface.empty())
-                    r_.fail_missing(s, "iface", "required by profile '" + p.profile +
-                                                    "' (its devargs template uses {iface})");
+                    r_.fail_missing(s, "iface",
+                                    "required by profile '" + p.profile +
+                                        "' (its devargs template uses {iface})");
                 p.vdev = expand_template(prof.devargs, index, p.iface,
                                          std::max(p.rx_queues, p.tx_queues));
             } else {
@@ -437,15 +461,17 @@ public:
         return p;
     }
 
-private:
+  private:
     nic_profile profile(const Setting &s, const std::string &name) {
         static const std::regex ok(R"([a-z0-9_-]{1,32})");
         if (!std::regex_match(name, ok))
-            r_.fail(s, "'" + name + "' is not a profile name (a file name in drivers-cfg/ "
-                                    "without .conf)");
+            r_.fail(s, "'" + name +
+                           "' is not a profile name (a file name in drivers-cfg/ "
+                           "without .conf)");
         auto cached = profiles_.find(name);
         if (cached != profiles_.end()) return cached->second;
-        std::string path = (std::filesystem::path(opt_.drivers_cfg_dir) / (name + ".conf")).string();
+        std::string path =
+            (std::filesystem::path(opt_.drivers_cfg_dir) / (name + ".conf")).string();
         std::error_code ec;
         if (opt_.drivers_cfg_dir.empty() || !std::filesystem::is_regular_file(path, ec))
             r_.fail(s, "profile '" + name + "' not found (no " + path + ")");
@@ -467,8 +493,9 @@ private:
         p->devargs = prof.is_vdev ? "" : prof.devargs;
         if (pci) {
             if (prof.is_vdev && !p->profile.empty())
-                r_.fail(*pci, "profile '" + p->profile + "' is for a virtual device; use 'vdev' or "
-                                                          "'iface'");
+                r_.fail(*pci, "profile '" + p->profile +
+                                  "' is for a virtual device; use 'vdev' or "
+                                  "'iface'");
             std::string a = r_.string(*pci);
             static const std::regex full(R"([0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])");
             static const std::regex shrt(R"([0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])");
@@ -499,10 +526,14 @@ private:
     void read_sizes(const Setting &s, const nic_profile &prof, port_config *p) {
         if (const Setting *role = r_.find(s, "role")) {
             std::string v = r_.string(*role);
-            if (v == "client") p->role = port_role::client;
-            else if (v == "backend") p->role = port_role::backend;
-            else if (v == "both") p->role = port_role::both;
-            else r_.fail(*role, "'" + v + "' is not one of client, backend, both");
+            if (v == "client")
+                p->role = port_role::client;
+            else if (v == "backend")
+                p->role = port_role::backend;
+            else if (v == "both")
+                p->role = port_role::both;
+            else
+                r_.fail(*role, "'" + v + "' is not one of client, backend, both");
         } else {
             r_.fail_missing(s, "role", "required (client, backend or both)");
         }
@@ -514,7 +545,8 @@ private:
                            " RX queues but profile '" + p->profile + "' allows " +
                            std::to_string(prof.max_queues));
         p->rx_queues = workers;
-        p->tx_queues = prof.paired_queues ? workers : std::min<uint16_t>(workers + 1, prof.max_queues);
+        p->tx_queues =
+            prof.paired_queues ? workers : std::min<uint16_t>(workers + 1, prof.max_queues);
         if (const Setting *q = r_.find(s, "rx_queues")) {
             p->rx_queues = static_cast<uint16_t>(r_.integer(*q, 1, prof.max_queues));
             if (p->rx_queues != workers)
@@ -538,11 +570,14 @@ private:
         r_.get_bool(s, "rss", &p->rss);
         p->rss_hash = prof.rss_hash;
         if (const Setting *h = r_.find(s, "rss_hash")) p->rss_hash = r_.flags(*h, rss_hash_names);
-        if (p->rss && p->rss_hash == 0) r_.fail(s["rss_hash"], "RSS is on but no hash field is named");
+        if (p->rss && p->rss_hash == 0)
+            r_.fail(s["rss_hash"], "RSS is on but no hash field is named");
         p->rx_offloads = prof.rx_offloads;
         p->tx_offloads = prof.tx_offloads;
-        if (const Setting *o = r_.find(s, "rx_offloads")) p->rx_offloads = r_.flags(*o, rx_offload_names);
-        if (const Setting *o = r_.find(s, "tx_offloads")) p->tx_offloads = r_.flags(*o, tx_offload_names);
+        if (const Setting *o = r_.find(s, "rx_offloads"))
+            p->rx_offloads = r_.flags(*o, rx_offload_names);
+        if (const Setting *o = r_.find(s, "tx_offloads"))
+            p->tx_offloads = r_.flags(*o, tx_offload_names);
     }
 
     void read_addresses(const Setting &s, port_config *p) {
@@ -575,9 +610,11 @@ private:
 void read_ports(const reader &r, const Setting &root, const load_options &opt,
                 dataplane_config *c) {
     const Setting *ports = r.find(root, "ports");
-    if (!ports) r.fail_missing(root, "ports", "required: a list ( { ... }, ... ) of at least one port");
+    if (!ports)
+        r.fail_missing(root, "ports", "required: a list ( { ... }, ... ) of at least one port");
     if (!ports->isList())
-        r.fail(*ports, std::string("expected a list ( { ... }, ... ), got ") + type_name(ports->getType()));
+        r.fail(*ports,
+               std::string("expected a list ( { ... }, ... ), got ") + type_name(ports->getType()));
     if (ports->getLength() == 0) r.fail(*ports, "at least one port is required");
     if (ports->getLength() > RTE_MAX_ETHPORTS)
         r.fail(*ports, "more than " + std::to_string(RTE_MAX_ETHPORTS) + " ports");
@@ -645,8 +682,9 @@ void read_tables(const reader &r, const Setting &root, dataplane_config *c) {
             c->agent_socket = r.string(*s);
             if (c->agent_socket.empty() || c->agent_socket[0] != '/' ||
                 c->agent_socket.size() >= 108 || c->agent_socket.back() == '/')
-                r.fail(*s, "'" + c->agent_socket + "' must be an absolute file path shorter than "
-                                                   "108 characters");
+                r.fail(*s, "'" + c->agent_socket +
+                               "' must be an absolute file path shorter than "
+                               "108 characters");
         }
     }
 }
@@ -661,10 +699,11 @@ void check_pool_size(const reader &r, const Setting &root, const dataplane_confi
         const Setting &at = root.exists("mempool") && root["mempool"].exists("size")
                                 ? root["mempool"]["size"]
                                 : root;
-        r.fail(at, "mempool size " + std::to_string(c.mempool_size) + " is too small: the ports' "
-                   "descriptors and lcore caches hold up to " + std::to_string(held) +
-                   " mbufs, plus 1024 in flight (set mempool.size >= " +
-                   std::to_string(held + 1024) + ")");
+        r.fail(at, "mempool size " + std::to_string(c.mempool_size) +
+                       " is too small: the ports' "
+                       "descriptors and lcore caches hold up to " +
+                       std::to_string(held) + " mbufs, plus 1024 in flight (set mempool.size >= " +
+                       std::to_string(held + 1024) + ")");
     }
 }
 

@@ -38,12 +38,12 @@ bool prefix_contains(const ip_prefix &prefix, const ip_addr &addr);
 
 /** Arguments for rte_eal_init (the "eal" group). */
 struct eal_config {
-    std::string lcores;               // as written, e.g. "0-2"; passed as -l
-    std::vector<unsigned> lcore_ids;  // lcores expanded and sorted
-    unsigned main_lcore = 0;          // default: the lowest lcore
-    unsigned memory_mb = 0;           // -m; 0 = let EAL decide
-    bool no_huge = false;             // --no-huge (needs memory_mb, defaults to 512 then)
-    std::string file_prefix;          // --file-prefix; empty = EAL default
+    std::string lcores;                   // as written, e.g. "0-2"; passed as -l
+    std::vector<unsigned> lcore_ids;      // lcores expanded and sorted
+    unsigned main_lcore = 0;              // default: the lowest lcore
+    unsigned memory_mb = 0;               // -m; 0 = let EAL decide
+    bool no_huge = false;                 // --no-huge (needs memory_mb, defaults to 512 then)
+    std::string file_prefix;              // --file-prefix; empty = EAL default
     std::vector<std::string> extra_args;  // appended verbatim
 };
 
@@ -79,8 +79,8 @@ struct nic_profile {
     uint16_t tx_descriptors = 1024;
     uint16_t min_descriptors = 64;
     uint16_t max_descriptors = 4096;
-    bool rss = false;         // the family can spread flows over queues with RSS
-    uint64_t rss_hash = 0;    // hash fields asked for when rss is on
+    bool rss = false;       // the family can spread flows over queues with RSS
+    uint64_t rss_hash = 0;  // hash fields asked for when rss is on
     uint64_t rx_offloads = 0;
     uint64_t tx_offloads = 0;
     bool promiscuous = false;
@@ -88,15 +88,15 @@ struct nic_profile {
 
 /** One entry of the "ports" list, profile defaults already applied. */
 struct port_config {
-    std::string name;      // default "port<i>"
-    std::string pci;       // PCI address, or empty for a vdev
-    std::string vdev;      // full --vdev argument (name[,args]); empty for PCI
-    std::string devargs;   // PCI devargs appended to "-a pci"
-    std::string iface;     // kernel interface the vdev attaches to (af_packet, af_xdp, tap)
-    std::string profile;   // profile name, empty when none
+    std::string name;     // default "port<i>"
+    std::string pci;      // PCI address, or empty for a vdev
+    std::string vdev;     // full --vdev argument (name[,args]); empty for PCI
+    std::string devargs;  // PCI devargs appended to "-a pci"
+    std::string iface;    // kernel interface the vdev attaches to (af_packet, af_xdp, tap)
+    std::string profile;  // profile name, empty when none
     port_role role = port_role::both;
     uint16_t mtu = 1500;
-    uint16_t rx_queues = 0;     // always one per worker
+    uint16_t rx_queues = 0;  // always one per worker
     // Default: one per worker plus one for the main lcore (TX queue rx_queues), within the
     // profile's max_queues; equal to rx_queues for paired-queue devices. When tx_queues ==
     // rx_queues the main lcore has no TX queue of its own on this port.
@@ -104,7 +104,7 @@ struct port_config {
     uint16_t rx_descriptors = 1024;
     uint16_t tx_descriptors = 1024;
     bool promiscuous = false;
-    bool rss = true;            // use RSS when there is more than one queue and the device has it
+    bool rss = true;  // use RSS when there is more than one queue and the device has it
     uint64_t rss_hash = 0;
     uint64_t rx_offloads = 0;
     uint64_t tx_offloads = 0;
@@ -112,7 +112,7 @@ struct port_config {
     std::optional<ip_prefix> ipv6;
     std::optional<ip_addr> gateway_v4;
     std::optional<ip_addr> gateway_v6;
-    unsigned line = 0;          // where the entry starts in the file
+    unsigned line = 0;  // where the entry starts in the file
 
     /** The ethdev name EAL gives the device: the vdev name before ',' or the PCI address. */
     std::string device_name() const;

@@ -41,7 +41,9 @@ using namespace nlb::dataplane;
 
 std::atomic<bool> stop_requested{false};
 
-void on_signal(int) { stop_requested.store(true, std::memory_order_relaxed); }
+void on_signal(int) {
+    stop_requested.store(true, std::memory_order_relaxed);
+}
 
 void usage(FILE *to) {
     std::fprintf(to,
@@ -121,10 +123,9 @@ int run(const dataplane_config &config) {
         // Room for the largest frame plus an outer IPv6 header (tunnel mode) in one segment.
         unsigned data_room = std::max<unsigned>(RTE_MBUF_DEFAULT_BUF_SIZE,
                                                 RTE_PKTMBUF_HEADROOM + max_mtu + 18 + 40 + 4);
-        rte_mempool *pool = rte_pktmbuf_pool_create("nlb_mbufs", config.mempool_size,
-                                                    config.mempool_cache, 0,
-                                                    static_cast<uint16_t>(data_room),
-                                                    static_cast<int>(rte_socket_id()));
+        rte_mempool *pool = rte_pktmbuf_pool_create(
+            "nlb_mbufs", config.mempool_size, config.mempool_cache, 0,
+            static_cast<uint16_t>(data_room), static_cast<int>(rte_socket_id()));
         if (!pool) {
             std::fprintf(stderr, "Failed to create the mbuf pool (%u mbufs): %s\n",
                          config.mempool_size, rte_strerror(rte_errno));
@@ -208,7 +209,7 @@ int main(int argc, char **argv) {
         std::printf("%s: OK\n", config_path.c_str());
         return 0;
     }
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, nullptr);

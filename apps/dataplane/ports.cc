@@ -10,11 +10,12 @@ namespace {
 
 std::string failure(const std::string &step, unsigned index, const std::string &device,
                     const std::string &reason) {
-    return "Failed to " + step + " port " + std::to_string(index) + " (" + device +
-           "): " + reason;
+    return "Failed to " + step + " port " + std::to_string(index) + " (" + device + "): " + reason;
 }
 
-std::string errno_text(int ret) { return rte_strerror(ret < 0 ? -ret : ret); }
+std::string errno_text(int ret) {
+    return rte_strerror(ret < 0 ? -ret : ret);
+}
 
 }  // namespace
 
@@ -27,7 +28,8 @@ std::string format_mac(const rte_ether_addr &mac) {
 bool find_port(const port_config &config, unsigned index, uint16_t *port_id, std::string *error) {
     std::string device = config.device_name();
     if (rte_eth_dev_get_port_by_name(device.c_str(), port_id) == 0) return true;
-    // PCI devices may register under another name (e.g. a representor suffix): match the bus device.
+    // PCI devices may register under another name (e.g. a representor suffix): match the bus
+    // device.
     uint16_t id;
     RTE_ETH_FOREACH_DEV(id) {
         rte_eth_dev_info info;
@@ -37,8 +39,9 @@ bool find_port(const port_config &config, unsigned index, uint16_t *port_id, std
             return true;
         }
     }
-    *error = failure("find", index, device,
-                     "no such ethdev (is the device bound to a DPDK driver / does the vdev exist?)");
+    *error =
+        failure("find", index, device,
+                "no such ethdev (is the device bound to a DPDK driver / does the vdev exist?)");
     return false;
 }
 
@@ -67,9 +70,9 @@ bool start_port(const port_config &config, unsigned index, rte_mempool *pool, po
                                      std::to_string(info.max_rx_queues) + " / " +
                                      std::to_string(info.max_tx_queues));
     if (config.mtu < info.min_mtu || config.mtu > info.max_mtu)
-        return fail("configure", "MTU " + std::to_string(config.mtu) + " is out of the device's range " +
-                                     std::to_string(info.min_mtu) + ".." +
-                                     std::to_string(info.max_mtu));
+        return fail("configure",
+                    "MTU " + std::to_string(config.mtu) + " is out of the device's range " +
+                        std::to_string(info.min_mtu) + ".." + std::to_string(info.max_mtu));
 
     rte_eth_conf conf{};
     conf.rxmode.mtu = config.mtu;
@@ -94,20 +97,19 @@ bool start_port(const port_config &config, unsigned index, rte_mempool *pool, po
     if (ret != 0) return fail("size descriptor rings of", errno_text(ret));
 
     int socket = rte_eth_dev_socket_id(id);
-    unsigned sock = socket < 0 ? static_cast<unsigned>(SOCKET_ID_ANY) : static_cast<unsigned>(socket);
+    unsigned sock =
+        socket < 0 ? static_cast<unsigned>(SOCKET_ID_ANY) : static_cast<unsigned>(socket);
     rte_eth_rxconf rxq = info.default_rxconf;
     rxq.offloads = st.rx_offloads;
     for (uint16_t q = 0; q < config.rx_queues; q++) {
         ret = rte_eth_rx_queue_setup(id, q, rx_desc, sock, &rxq, pool);
-        if (ret != 0)
-            return fail("set up RX queue " + std::to_string(q) + " of", errno_text(ret));
+        if (ret != 0) return fail("set up RX queue " + std::to_string(q) + " of", errno_text(ret));
     }
     rte_eth_txconf txq = info.default_txconf;
     txq.offloads = st.tx_offloads;
     for (uint16_t q = 0; q < config.tx_queues; q++) {
         ret = rte_eth_tx_queue_setup(id, q, tx_desc, sock, &txq);
-        if (ret != 0)
-            return fail("set up TX queue " + std::to_string(q) + " of", errno_text(ret));
+        if (ret != 0) return fail("set up TX queue " + std::to_string(q) + " of", errno_text(ret));
     }
     ret = rte_eth_dev_start(id);
     if (ret != 0) return fail("start", errno_text(ret));

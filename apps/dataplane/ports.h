@@ -23,18 +23,18 @@ namespace nlb::dataplane {
 
 /** A port as brought up. */
 struct port_state {
-    unsigned index = 0;          // position in the configuration
-    uint16_t port_id = 0;        // ethdev port id
-    std::string name;            // configured name
-    std::string device;          // ethdev name, e.g. "net_af_packet0"
-    std::string driver;          // driver name reported by the device
+    unsigned index = 0;    // position in the configuration
+    uint16_t port_id = 0;  // ethdev port id
+    std::string name;      // configured name
+    std::string device;    // ethdev name, e.g. "net_af_packet0"
+    std::string driver;    // driver name reported by the device
     rte_ether_addr mac{};
     uint16_t mtu = 0;
     uint16_t rx_queues = 0;
     uint16_t tx_queues = 0;
-    bool rss_enabled = false;    // RSS configured (more than one RX queue and device support)
-    uint64_t rss_hash = 0;       // hash fields actually asked for (device-supported subset)
-    uint64_t rx_offloads = 0;    // offloads actually enabled
+    bool rss_enabled = false;  // RSS configured (more than one RX queue and device support)
+    uint64_t rss_hash = 0;     // hash fields actually asked for (device-supported subset)
+    uint64_t rx_offloads = 0;  // offloads actually enabled
     uint64_t tx_offloads = 0;
     bool promiscuous = false;
     bool started = false;
@@ -75,7 +75,7 @@ link_status port_link(const port_state &port);
  * running.
  */
 class port_set {
-public:
+  public:
     port_set() = default;
     port_set(const port_set &) = delete;
     port_set &operator=(const port_set &) = delete;
@@ -85,7 +85,7 @@ public:
     void stop_all();
     const std::vector<port_state> &ports() const { return ports_; }
 
-private:
+  private:
     std::vector<port_state> ports_;
 };
 

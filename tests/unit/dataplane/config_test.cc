@@ -27,15 +27,17 @@ load_options options() {
     return o;
 }
 
-config_result load(const std::string &text) { return load_config_string(text, "t.conf", options()); }
+config_result load(const std::string &text) {
+    return load_config_string(text, "t.conf", options());
+}
 
 // Two lines every good snippet starts with; line numbers below count from here.
 const std::string eal = "eal = { lcores = \"0-2\"; no_huge = true; };\n";  // line 1
 const std::string two_ports =
-    "ports = (\n"                                                                   // 2
+    "ports = (\n"                                                                  // 2
     "  { vdev = \"net_null0\"; role = \"client\"; ipv4 = \"198.18.0.1/24\"; },\n"  // 3
     "  { vdev = \"net_null1\"; role = \"backend\"; ipv4 = \"198.19.0.1/24\"; }\n"  // 4
-    ");\n";                                                                         // 5
+    ");\n";                                                                        // 5
 
 struct bad_case {
     const char *what;
@@ -61,8 +63,10 @@ std::string port_line(const std::string &extra) {
 
 const bad_case bad_cases[] = {
     {"syntax error", eal + "ports = (\n  { role = = \"client\"; }\n);\n", "t.conf:3: syntax error"},
-    {"unknown top-level key", eal + "colour = 3;\n" + two_ports, "t.conf:2: key 'colour': unknown key"},
-    {"unknown port key", eal + port_line("mut = 1500;"), "t.conf:3: key 'ports.[0].mut': unknown key"},
+    {"unknown top-level key", eal + "colour = 3;\n" + two_ports,
+     "t.conf:2: key 'colour': unknown key"},
+    {"unknown port key", eal + port_line("mut = 1500;"),
+     "t.conf:3: key 'ports.[0].mut': unknown key"},
     {"mtu out of range", eal + port_line("\nmtu = 70000;"),
      "t.conf:4: key 'ports.[0].mtu': 70000 is out of range 68..9600"},
     {"mtu wrong type", eal + port_line("mtu = \"1500\";"),
@@ -74,15 +78,18 @@ const bad_case bad_cases[] = {
      "t.conf:3: key 'ports.[0].role': required"},
     {"bad role", eal + port_line("\nrole2 = 1;"), "t.conf:4: key 'ports.[0].role2': unknown key"},
     {"role not a name",
-     eal + "ports = (\n  { vdev = \"net_null0\"; role = \"front\"; ipv4 = \"198.18.0.1/24\"; }\n);\n",
+     eal +
+         "ports = (\n  { vdev = \"net_null0\"; role = \"front\"; ipv4 = \"198.18.0.1/24\"; }\n);\n",
      "t.conf:3: key 'ports.[0].role': 'front' is not one of client, backend, both"},
     {"no backend-facing port",
-     eal + "ports = (\n  { vdev = \"net_null0\"; role = \"client\"; ipv4 = \"198.18.0.1/24\"; }\n);\n",
+     eal + "ports = (\n  { vdev = \"net_null0\"; role = \"client\"; ipv4 = \"198.18.0.1/24\"; "
+           "}\n);\n",
      "t.conf:2: key 'ports': no port faces backends"},
     {"bad IPv4 prefix", eal + port_line("\nipv6 = \"198.18.0.1/24\";"),
      "t.conf:4: key 'ports.[0].ipv6': '198.18.0.1/24' is not an IPv6 address"},
     {"prefix length too long",
-     eal + "ports = (\n  { vdev = \"net_null0\"; role = \"both\";\n ipv4 = \"198.18.0.1/33\"; }\n);\n",
+     eal + "ports = (\n  { vdev = \"net_null0\"; role = \"both\";\n ipv4 = \"198.18.0.1/33\"; "
+           "}\n);\n",
      "t.conf:4: key 'ports.[0].ipv4': prefix length in '198.18.0.1/33' is out of range 1..32"},
     {"address without prefix",
      eal + "ports = (\n  { vdev = \"net_null0\"; role = \"both\"; ipv4 = \"198.18.0.1\"; }\n);\n",
@@ -90,16 +97,20 @@ const bad_case bad_cases[] = {
     {"no address", eal + "ports = (\n  { vdev = \"net_null0\"; role = \"both\"; }\n);\n",
      "t.conf:3: key 'ports.[0].ipv4': a port needs an address"},
     {"gateway off subnet", eal + port_line("\ngateway_v4 = \"198.19.0.1\";"),
-     "t.conf:4: key 'ports.[0].gateway_v4': '198.19.0.1' is not another address on the port's subnet"},
+     "t.conf:4: key 'ports.[0].gateway_v4': '198.19.0.1' is not another address on the port's "
+     "subnet"},
     {"gateway without own v6", eal + port_line("\ngateway_v6 = \"2001:2::1\";"),
      "t.conf:4: key 'ports.[0].gateway_v6': a gateway needs the port's own 'ipv6'"},
     {"duplicate device",
-     eal + "ports = (\n  { vdev = \"net_null0\"; role = \"client\"; ipv4 = \"198.18.0.1/24\"; },\n"
-           "  { vdev = \"net_null0,size=64\"; role = \"backend\"; ipv4 = \"198.19.0.1/24\"; }\n);\n",
+     eal +
+         "ports = (\n  { vdev = \"net_null0\"; role = \"client\"; ipv4 = \"198.18.0.1/24\"; },\n"
+         "  { vdev = \"net_null0,size=64\"; role = \"backend\"; ipv4 = \"198.19.0.1/24\"; }\n);\n",
      "t.conf:4: key 'ports.[1].vdev': duplicate device 'net_null0'"},
     {"duplicate name",
-     eal + "ports = (\n  { name = \"a\"; vdev = \"net_null0\"; role = \"client\"; ipv4 = \"198.18.0.1/24\"; },\n"
-           "  { name = \"a\"; vdev = \"net_null1\"; role = \"backend\"; ipv4 = \"198.19.0.1/24\"; }\n);\n",
+     eal + "ports = (\n  { name = \"a\"; vdev = \"net_null0\"; role = \"client\"; ipv4 = "
+           "\"198.18.0.1/24\"; },\n"
+           "  { name = \"a\"; vdev = \"net_null1\"; role = \"backend\"; ipv4 = \"198.19.0.1/24\"; "
+           "}\n);\n",
      "t.conf:4: key 'ports.[1].name': duplicate port name 'a'"},
     {"duplicate address",
      eal + "ports = (\n  { vdev = \"net_null0\"; role = \"client\"; ipv4 = \"198.18.0.1/24\"; },\n"
@@ -110,11 +121,11 @@ const bad_case bad_cases[] = {
     {"bad pci address",
      eal + "ports = (\n  { pci = \"03:00\"; role = \"both\"; ipv4 = \"198.18.0.1/24\"; }\n);\n",
      "t.conf:3: key 'ports.[0].pci': '03:00' is not a PCI address"},
-    {"no device",
-     eal + "ports = (\n  { role = \"both\"; ipv4 = \"198.18.0.1/24\"; }\n);\n",
+    {"no device", eal + "ports = (\n  { role = \"both\"; ipv4 = \"198.18.0.1/24\"; }\n);\n",
      "t.conf:3: key 'ports.[0]': a port needs 'pci' or 'vdev'"},
     {"more workers than cores", "eal = { lcores = \"0-1\"; };\nworkers = [1, 2];\n" + two_ports,
-     "t.conf:2: key 'workers': 2 workers but eal.lcores '0-1' has only 1 lcores besides the main lcore"},
+     "t.conf:2: key 'workers': 2 workers but eal.lcores '0-1' has only 1 lcores besides the main "
+     "lcore"},
     {"worker is the main lcore", eal + "workers = [0];\n" + two_ports,
      "t.conf:2: key 'workers.[0]': lcore 0 is the main lcore"},
     {"worker outside lcores", eal + "workers = [1, 5];\n" + two_ports,
@@ -127,7 +138,8 @@ const bad_case bad_cases[] = {
      "t.conf:1: key 'eal.lcores': 'zero' is not a list of lcore ids"},
     {"only one lcore", "eal = { lcores = \"0\"; };\n" + two_ports,
      "key 'eal.lcores': '0' leaves no lcore for workers"},
-    {"managed EAL argument", "eal = { lcores = \"0-1\";\n extra_args = [\"--vdev=net_ring0\"]; };\n" + two_ports,
+    {"managed EAL argument",
+     "eal = { lcores = \"0-1\";\n extra_args = [\"--vdev=net_ring0\"]; };\n" + two_ports,
      "t.conf:2: key 'eal.extra_args.[0]': '--vdev=net_ring0' is set by nlb-dataplane itself"},
     {"timeout out of range",
      eal + "conn_table = { timeouts = {\n established = 0; }; };\n" + two_ports,
@@ -150,9 +162,11 @@ const bad_case bad_cases[] = {
     {"profile path escape", eal + port_line("profile = \"../etc/passwd\";"),
      "t.conf:3: key 'ports.[0].profile': '../etc/passwd' is not a profile name"},
     {"vdev of another driver than its profile", eal + port_line("profile = \"af_packet\";"),
-     "t.conf:3: key 'ports.[0].vdev': 'net_null0' is not a net_af_packet device (profile 'af_packet')"},
+     "t.conf:3: key 'ports.[0].vdev': 'net_null0' is not a net_af_packet device (profile "
+     "'af_packet')"},
     {"profile template needs iface",
-     eal + "ports = (\n  { profile = \"af_packet\"; role = \"both\"; ipv4 = \"198.18.0.1/24\"; }\n);\n",
+     eal + "ports = (\n  { profile = \"af_packet\"; role = \"both\"; ipv4 = \"198.18.0.1/24\"; "
+           "}\n);\n",
      "t.conf:3: key 'ports.[0].iface': required by profile 'af_packet'"},
     {"mtu above the profile's limit",
      eal + "ports = (\n  { profile = \"af_packet\"; iface = \"veth0\"; role = \"both\";\n"
@@ -163,8 +177,10 @@ const bad_case bad_cases[] = {
     {"extra TX queue on a paired-queue device",
      eal + "ports = (\n  { profile = \"af_packet\"; iface = \"veth0\"; role = \"both\";\n"
            "    ipv4 = \"198.18.0.1/24\"; tx_queues = 3; }\n);\n",
-     "t.conf:4: key 'ports.[0].tx_queues': 3 must equal rx_queues (2): profile 'af_packet' has queue pairs"},
-    {"descriptors beyond the profile", eal + "ports = (\n  { profile = \"ixgbe\"; pci = \"0000:03:00.0\";\n"
+     "t.conf:4: key 'ports.[0].tx_queues': 3 must equal rx_queues (2): profile 'af_packet' has "
+     "queue pairs"},
+    {"descriptors beyond the profile",
+     eal + "ports = (\n  { profile = \"ixgbe\"; pci = \"0000:03:00.0\";\n"
            " role = \"both\"; ipv4 = \"198.18.0.1/24\";\n rx_descriptors = 8192; }\n);\n",
      "t.conf:5: key 'ports.[0].rx_descriptors': 8192 is out of range 64..4096"},
     {"checksum offload refused", eal + port_line("tx_offloads = [\"tcp_cksum\"];"),
@@ -223,11 +239,14 @@ TEST(config, every_key_is_read) {
         "mempool = { size = 32767; cache = 128; };\n"
         "conn_table = { capacity = 4096; timeouts = { syn_recv = 5; established = 60;\n"
         "  fin_wait = 6; time_wait = 7; close = 8; udp = 9; }; };\n"
-        "tunnel = { source_prefix_v4 = \"198.19.0.0/24\"; source_prefix_v6 = \"2001:2:0:19::/64\"; };\n"
+        "tunnel = { source_prefix_v4 = \"198.19.0.0/24\"; source_prefix_v6 = \"2001:2:0:19::/64\"; "
+        "};\n"
         "agent = { socket = \"/run/nlb-lab/dp.sock\"; };\n"
         "ports = (\n"
-        "  { name = \"outside\"; pci = \"0000:03:00.1\"; devargs = \"mprq_en=1\"; role = \"both\";\n"
-        "    mtu = 9000; rx_queues = 2; tx_queues = 2; rx_descriptors = 2048; tx_descriptors = 512;\n"
+        "  { name = \"outside\"; pci = \"0000:03:00.1\"; devargs = \"mprq_en=1\"; role = "
+        "\"both\";\n"
+        "    mtu = 9000; rx_queues = 2; tx_queues = 2; rx_descriptors = 2048; tx_descriptors = "
+        "512;\n"
         "    promiscuous = true; rss = true; rss_hash = [\"ipv4\", \"tcp\"];\n"
         "    rx_offloads = [\"rss_hash\"]; tx_offloads = [\"multi_segs\"];\n"
         "    ipv4 = \"198.18.0.1/24\"; ipv6 = \"2001:2:0:18::1/64\";\n"
@@ -257,8 +276,16 @@ TEST(config, every_key_is_read) {
     EXPECT_EQ(format_ip(*p.gateway_v6, nlb::ip_family::v6), "2001:2:0:18::fe");
 
     std::vector<std::string> args = eal_arguments(c);
-    std::vector<std::string> want = {"-l", "0,2-3", "--main-lcore", "2", "-m", "1024",
-                                     "--file-prefix", "lab", "-a", "0000:03:00.1,mprq_en=1",
+    std::vector<std::string> want = {"-l",
+                                     "0,2-3",
+                                     "--main-lcore",
+                                     "2",
+                                     "-m",
+                                     "1024",
+                                     "--file-prefix",
+                                     "lab",
+                                     "-a",
+                                     "0000:03:00.1,mprq_en=1",
                                      "--log-level=lib.eal:debug"};
     EXPECT_EQ(args, want);
 }
@@ -276,15 +303,16 @@ TEST(config, profile_values_are_defaults_the_port_overrides) {
     const port_config &a = r.config->ports[0], &b = r.config->ports[1];
     EXPECT_EQ(a.profile, "af_packet");
     // One queue pair per worker: the kernel fans out over every pair made.
-    EXPECT_EQ(a.vdev, "net_af_packet0,iface=nlb-cl-h,qpairs=2,blocksz=4096,framesz=2048,framecnt=512");
+    EXPECT_EQ(a.vdev,
+              "net_af_packet0,iface=nlb-cl-h,qpairs=2,blocksz=4096,framesz=2048,framecnt=512");
     EXPECT_EQ(a.rx_queues, 2);
     EXPECT_EQ(a.tx_queues, 2);
     EXPECT_EQ(b.device_name(), "net_af_packet1");
-    EXPECT_EQ(a.mtu, 1500);   // profile default
-    EXPECT_EQ(b.mtu, 1600);   // port override
+    EXPECT_EQ(a.mtu, 1500);  // profile default
+    EXPECT_EQ(b.mtu, 1600);  // port override
     EXPECT_TRUE(a.promiscuous);
     EXPECT_FALSE(b.promiscuous);
-    EXPECT_FALSE(a.rss);      // af_packet: no RSS
+    EXPECT_FALSE(a.rss);  // af_packet: no RSS
     EXPECT_EQ(a.rx_descriptors, 512);
 
     std::vector<std::string> args = eal_arguments(*r.config);
@@ -294,8 +322,9 @@ TEST(config, profile_values_are_defaults_the_port_overrides) {
 }
 
 TEST(config, pci_profile_supplies_devargs_and_short_address) {
-    std::string text = eal + "ports = (\n  { profile = \"mlx5\"; pci = \"03:00.0\"; role = \"both\";\n"
-                             "    ipv6 = \"2001:2:0:18::1/64\"; }\n);\n";
+    std::string text = eal +
+                       "ports = (\n  { profile = \"mlx5\"; pci = \"03:00.0\"; role = \"both\";\n"
+                       "    ipv6 = \"2001:2:0:18::1/64\"; }\n);\n";
     config_result r = load(text);
     ASSERT_TRUE(r.ok()) << r.error;
     const port_config &p = r.config->ports[0];
@@ -305,9 +334,11 @@ TEST(config, pci_profile_supplies_devargs_and_short_address) {
 }
 
 TEST(config, errors_in_a_profile_name_the_profile_file) {
-    auto dir = std::filesystem::temp_directory_path() / ("nlb-cfg-test-" + std::to_string(getpid()));
+    auto dir =
+        std::filesystem::temp_directory_path() / ("nlb-cfg-test-" + std::to_string(getpid()));
     std::filesystem::create_directories(dir);
-    std::ofstream(dir / "broken.conf") << "driver = \"net_null\";\nbus = \"vdev\";\nmax_queues = 0;\n";
+    std::ofstream(dir / "broken.conf")
+        << "driver = \"net_null\";\nbus = \"vdev\";\nmax_queues = 0;\n";
     load_options o = options();
     o.drivers_cfg_dir = dir.string();
     config_result r = load_config_string(eal + port_line("profile = \"broken\";"), "t.conf", o);
@@ -319,7 +350,8 @@ TEST(config, errors_in_a_profile_name_the_profile_file) {
 }
 
 TEST(config, errors_in_an_included_file_name_that_file) {
-    auto dir = std::filesystem::temp_directory_path() / ("nlb-inc-test-" + std::to_string(getpid()));
+    auto dir =
+        std::filesystem::temp_directory_path() / ("nlb-inc-test-" + std::to_string(getpid()));
     std::filesystem::create_directories(dir);
     std::ofstream(dir / "main.conf") << eal << "@include \"ports.conf\"\n";
     std::ofstream(dir / "ports.conf") << "ports = (\n  { vdev = \"net_null0\"; role = \"both\";\n"
@@ -327,7 +359,9 @@ TEST(config, errors_in_an_included_file_name_that_file) {
     config_result r = load_config((dir / "main.conf").string(), options());
     std::filesystem::remove_all(dir);
     ASSERT_FALSE(r.ok());
-    EXPECT_EQ(r.error.rfind((dir / "ports.conf").string() + ":3: key 'ports.[0].ipv4': prefix length", 0), 0u)
+    EXPECT_EQ(
+        r.error.rfind((dir / "ports.conf").string() + ":3: key 'ports.[0].ipv4': prefix length", 0),
+        0u)
         << r.error;
 }
 

@@ -24,8 +24,8 @@ std::set<std::string> profile_names() {
 
 TEST(profiles, every_documented_family_has_a_profile) {
     std::set<std::string> names = profile_names();
-    for (const char *want : {"mlx5", "ixgbe", "i40e", "ice", "virtio", "af_packet", "af_xdp",
-                             "tap", "memif", "ring"})
+    for (const char *want :
+         {"mlx5", "ixgbe", "i40e", "ice", "virtio", "af_packet", "af_xdp", "tap", "memif", "ring"})
         EXPECT_TRUE(names.count(want)) << "drivers-cfg/" << want << ".conf is missing";
 }
 
@@ -36,8 +36,7 @@ TEST(profiles, every_profile_loads_alone_and_as_a_port_default) {
     opt.drivers_cfg_dir = NLB_SOURCE_DRIVERS_CFG;
     for (const std::string &name : names) {
         SCOPED_TRACE(name);
-        profile_result p =
-            load_profile(std::string(NLB_SOURCE_DRIVERS_CFG) + "/" + name + ".conf");
+        profile_result p = load_profile(std::string(NLB_SOURCE_DRIVERS_CFG) + "/" + name + ".conf");
         ASSERT_TRUE(p.ok()) << p.error;
         EXPECT_EQ(p.profile->name, name);
         EXPECT_FALSE(p.profile->driver.empty());
@@ -53,10 +52,11 @@ TEST(profiles, every_profile_loads_alone_and_as_a_port_default) {
 
         std::string device = p.profile->is_vdev ? "iface = \"veth-" + name.substr(0, 8) + "\";"
                                                 : "pci = \"0000:03:00.0\";";
-        std::string text = "eal = { lcores = \"0-1\"; no_huge = true; };\n"
-                           "mempool = { size = 131071; };\n"
-                           "ports = ( { profile = \"" + name + "\"; " + device +
-                           " role = \"both\"; ipv4 = \"198.18.0.1/24\"; } );\n";
+        std::string text =
+            "eal = { lcores = \"0-1\"; no_huge = true; };\n"
+            "mempool = { size = 131071; };\n"
+            "ports = ( { profile = \"" +
+            name + "\"; " + device + " role = \"both\"; ipv4 = \"198.18.0.1/24\"; } );\n";
         config_result c = load_config_string(text, name + "-port.conf", opt);
         ASSERT_TRUE(c.ok()) << c.error;
         const port_config &port = c.config->ports[0];
