@@ -14,6 +14,7 @@
 #pragma once
 
 #include <rte_ether.h>
+#include <rte_mbuf.h>
 
 #include <cstdint>
 
@@ -110,5 +111,19 @@ uint32_t build_neighbor_advert(uint8_t *out, uint32_t cap, const l2_header &l2,
 uint32_t build_neighbor_solicit(uint8_t *out, uint32_t cap, const rte_ether_addr &src_mac,
                                 const uint8_t *src_ip, const uint8_t *target, bool vlan,
                                 uint16_t vlan_tci);
+
+/**
+ * Runs one of the builders above into an empty mbuf: builder(buf, cap) is
+ * called with the mbuf's data area and tailroom, and the mbuf is extended by
+ * the length it returns. Returns false (mbuf still empty) when the builder
+ * returned 0 or mb is not empty. Example:
+ *   build_into_mbuf(mb, [&](uint8_t *b, uint32_t cap) { return build_tcp_rst(b, cap, ...); });
+ */
+template <class Builder>
+inline bool build_into_mbuf(rte_mbuf *mb, Builder &&builder) {
+    if (rte_pktmbuf_pkt_len(mb) != 0) return false;
+    const uint32_t n = builder(rte_pktmbuf_mtod(mb, uint8_t *), rte_pktmbuf_tailroom(mb));
+    return n != 0 && rte_pktmbuf_append(mb, static_cast<uint16_t>(n)) != nullptr;
+}
 
 }  // namespace nlb
