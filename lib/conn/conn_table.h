@@ -331,16 +331,23 @@ public:
      */
     void on_packet(conn *c, conn_dir dir, uint8_t tcp_flags, uint32_t now_ms);
 
-    /** Any lcore: the owner frees the connection on its next sweep; lookups skip it from now. */
-    void mark_dead(conn *c) { c->flags_.fetch_or(conn_flag_dead, std::memory_order_release); }
+    /**
+     * Any lcore (and the agent, from for_each): the owner frees the
+     * connection on its next sweep; lookups skip it from now on. Takes a
+     * const pointer so for_each callers can use it; only the atomic flags change.
+     */
+    void mark_dead(const conn *c) {
+        const_cast<conn *>(c)->flags_.fetch_or(conn_flag_dead, std::memory_order_release);
+    }
 
     /** Any lcore: sets / clears caller flags (conn_flag_dead is not affected). */
-    void set_flags(conn *c, uint8_t f) {
-        c->flags_.fetch_or(static_cast<uint8_t>(f & ~conn_flag_dead), std::memory_order_relaxed);
+    void set_flags(const conn *c, uint8_t f) {
+        const_cast<conn *>(c)->flags_.fetch_or(static_cast<uint8_t>(f & ~conn_flag_dead),
+                                               std::memory_order_relaxed);
     }
-    void clear_flags(conn *c, uint8_t f) {
-        c->flags_.fetch_and(static_cast<uint8_t>(~(f & ~conn_flag_dead)),
-                            std::memory_order_relaxed);
+    void clear_flags(const conn *c, uint8_t f) {
+        const_cast<conn *>(c)->flags_.fetch_and(static_cast<uint8_t>(~(f & ~conn_flag_dead)),
+                                                std::memory_order_relaxed);
     }
 
     /**
@@ -372,8 +379,12 @@ public:
 
     /**
      * Any thread (the agent): calls fn(const conn &) for every connection in
-     * use. Racy but memory-safe: an entry freed and reused meanwhile may be
-     * seen half old, half new; copy what is needed and re-check state().
+     * use, e.g. to list connections or mark_dead() those of a removed backend.
+     * Always memory-safe (entries are never unmapped). Exact when the calling
+     * thread is registered and online on the rcu variable and reports no
+     * quiescent state during the call: then no entry seen in use can be
+     * reused before the call returns. Otherwise an entry freed and reused
+     * meanwhile may be seen half old, half new (fine for listing only).
      */
     template <class F>
     void for_each(F &&fn) const {

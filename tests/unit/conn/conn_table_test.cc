@@ -266,6 +266,35 @@ TEST(conn_table, mark_dead_hides_and_owner_frees_on_next_sweep) {
     EXPECT_EQ(find(*tab, r), c3);
 }
 
+TEST(conn_table, purge_a_backend_through_for_each) {
+    auto tab = make_table(1000, 2);
+    for (uint32_t i = 0; i < 700; i++) {
+        flow_key k = make_key(v4(i + 1), 1, v4(2), 80);
+        flow_key r = reply_of(k, v4(3), 80);
+        ASSERT_NE(insert(*tab, i % 2, k, &r, i, 0).c, nullptr);  // backend index = i % 7
+    }
+    // The agent marks every connection of backend 3 dead; the owners free them.
+    uint64_t marked = 0;
+    tab->for_each([&](const conn &c) {
+        if (c.backend().index == 3) {
+            tab->mark_dead(&c);
+            marked++;
+        }
+    });
+    EXPECT_EQ(marked, 100u);
+    std::vector<uint32_t> freed;
+    auto on_free = [&](const conn &c, conn_free_reason why) {
+        EXPECT_EQ(why, conn_free_reason::dead);
+        freed.push_back(c.backend().index);
+    };
+    tab->expire(0, 1, 1000, on_free);
+    tab->expire(1, 1, 1000, on_free);
+    EXPECT_EQ(freed.size(), 100u);
+    for (uint32_t b : freed) EXPECT_EQ(b, 3u);
+    EXPECT_EQ(tab->size(), 600u);
+    EXPECT_EQ(tab->stats(0).killed + tab->stats(1).killed, 100u);
+}
+
 TEST(conn_table, flags_are_kept_and_dead_bit_is_reserved) {
     auto tab = make_table(10);
     conn *c = insert(*tab, 0, make_key(v4(1), 1, v4(2), 80), nullptr, 1, 0).c;
