@@ -124,6 +124,9 @@ inline drop_reason parse_l4(const uint8_t *l4, packet_meta *m) {
         case ipproto_udp: {
             if (l4_len < wire::udp_len) return drop_reason::l4_truncated;
             if (wire::load_be16(l4 + 4) != l4_len) return drop_reason::udp_bad_length;
+            // RFC 8200 8.1: a zero UDP checksum is not allowed over IPv6.
+            if (m->kind == l3_kind::ipv6 && wire::load_raw16(l4 + wire::udp_csum_off) == 0)
+                return drop_reason::l4_bad_checksum;
             std::memcpy(&m->key.sport, l4, 2);
             std::memcpy(&m->key.dport, l4 + 2, 2);
             return drop_reason::none;
@@ -233,12 +236,13 @@ inline drop_reason parse_ipv6(const uint8_t *ip, uint32_t rem, packet_meta *m) {
  *   - L4 (TCP, UDP, ICMP on IPv4, ICMPv6 on IPv6): the header fits in the
  *     L4 length taken from the IP header; TCP data offset 5..15 and within
  *     it; TCP flags not none, SYN+FIN or SYN+RST; UDP length field equal to
- *     the L4 length; ICMP at least 8 bytes.
+ *     the L4 length; UDP over IPv6 with checksum 0 is l4_bad_checksum
+ *     (RFC 8200 8.1); ICMP at least 8 bytes.
  * Any other IP protocol returns l4_unsupported with the L3 fields of *m
  * filled (kind, addresses, l4_offset/l4_len, l4_proto), so a caller may
  * still look at it. Every other failure returns the first failing check's
  * reason; *m is then partially filled and must not be used.
- * L4 checksums are not verified (the NIC or the backend does that).
+ * L4 checksums are otherwise not verified (the NIC or the backend does that).
  */
 inline drop_reason parse_packet(const uint8_t *data, uint32_t len, packet_meta *m) {
     *m = packet_meta{};

@@ -59,6 +59,7 @@ bytes default_l4(uint8_t proto) {
             wire::store_be16(l4.data(), 40000);
             wire::store_be16(l4.data() + 2, 53);
             wire::store_be16(l4.data() + 4, 13);
+            wire::store_be16(l4.data() + 6, 0x1234);  // any non-zero checksum (not verified)
             break;
         case ipproto_icmp:
         case ipproto_icmpv6:
@@ -616,6 +617,20 @@ const std::vector<bad_case> &bad_cases() {
              return frame(spec{.v6 = true, .proto = ipproto_udp, .l4 = l4});
          },
          drop_reason::udp_bad_length},
+        {"ipv6 udp checksum 0",
+         [] {
+             bytes l4 = default_l4(ipproto_udp);
+             wire::store_be16(&l4[6], 0);
+             return frame(spec{.v6 = true, .proto = ipproto_udp, .l4 = l4});
+         },
+         drop_reason::l4_bad_checksum},
+        {"ipv4 udp checksum 0 is fine",
+         [] {
+             bytes l4 = default_l4(ipproto_udp);
+             wire::store_be16(&l4[6], 0);
+             return frame(spec{.proto = ipproto_udp, .l4 = l4});
+         },
+         drop_reason::none},
         {"icmpv4 over ipv6", [] { return frame(spec{.v6 = true, .proto = ipproto_icmp}); },
          drop_reason::l4_unsupported},
         {"ipv6 no next header", [] { return frame(spec{.v6 = true, .proto = 59}); },
