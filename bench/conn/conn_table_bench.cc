@@ -20,6 +20,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include <atomic>
+#include <ctime>
 #include <cstdio>
 #include <memory>
 #include <random>
@@ -336,6 +337,25 @@ void mt_setup(bool rte) {
     }
 }
 
+double thread_cpu_s() {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+/*
+ * Operations per second of each thread's own CPU time, averaged over the
+ * threads. On a shared 2-core machine wall-clock scaling also measures the
+ * neighbours; this shows what sharing the table costs each thread (cache-line
+ * transfers, spinning on rte_hash's writer lock). Scaling with dedicated
+ * cores ≈ threads × this / the 1-thread value.
+ */
+void set_cpu_rate(benchmark::State &state, double cpu_s) {
+    state.counters["ops_per_thread_cpu_s"] = benchmark::Counter(
+        static_cast<double>(state.iterations()) * (mt_new + mt_lookups) / cpu_s,
+        benchmark::Counter::kAvgThreads);
+}
+
 void mt_teardown() {
     g_mt.tab.reset();
     g_mt.h.reset();
@@ -351,12 +371,14 @@ void BM_conn_mt(benchmark::State &state) {
     uint32_t now = 1;
     uint32_t h[mt_lookups];
     const flow_key *k[mt_lookups];
+    double cpu0 = 0;
     for (auto _ : state) {
         conn_table &tab = *g_mt.tab;  // valid once the loop's start barrier passed
         if (first) {
             rte_rcu_qsbr_thread_register(g_mt.qs, w);
             rte_rcu_qsbr_thread_online(g_mt.qs, w);
             first = false;
+            cpu0 = thread_cpu_s();
         }
         for (unsigned i = 0; i < mt_new; i++, next++) {
             flow_key o = orig_key(next, w);
@@ -379,6 +401,7 @@ void BM_conn_mt(benchmark::State &state) {
         now++;
     }
     /* No offline/unregister here: thread 0 frees the variable right after the loop. */
+    set_cpu_rate(state, thread_cpu_s() - cpu0);
     if (misses) state.SkipWithError("lookup missed an established flow");
     state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * (mt_new + mt_lookups));
     if (state.thread_index() == 0) mt_teardown();
@@ -395,7 +418,13 @@ void BM_rte_hash_mt(benchmark::State &state) {
     uint64_t next = 0, pos = static_cast<uint64_t>(w) * 7919, misses = 0;
     const void *k[mt_lookups];
     void *data[mt_lookups];
+    double cpu0 = 0;
+    bool first = true;
     for (auto _ : state) {
+        if (first) {
+            cpu0 = thread_cpu_s();
+            first = false;
+        }
         rte_hash *hh = g_mt.h.get();
         for (unsigned i = 0; i < mt_new; i++, next++) {
             flow_key o = orig_key(next, w);
@@ -413,6 +442,7 @@ void BM_rte_hash_mt(benchmark::State &state) {
         misses += static_cast<uint64_t>(
             __builtin_popcountll(~hits & ((uint64_t{1} << mt_lookups) - 1)));
     }
+    set_cpu_rate(state, thread_cpu_s() - cpu0);
     if (misses) state.SkipWithError("rte_hash lookup missed an established flow");
     state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * (mt_new + mt_lookups));
     if (state.thread_index() == 0) mt_teardown();
