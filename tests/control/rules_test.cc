@@ -1,0 +1,360 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The SPEC.md rules against a real nlb-control: protocol match, placement,
+ * immutable protocol/port with update masks, replace and disassociate the
+ * server group (draining recorded), delete refused while a listener uses the
+ * service, views, NOT_FOUND, stats without a dataplane, health service.
+ */
+#include "api_fixture.h"
+
+#include <grpcpp/generic/generic_stub.h>
+
+#include <ctime>
+#include <future>
+
+namespace nlb::test {
+namespace {
+
+using lbs = v1::LoadBalancing::Stub;
+
+class rules : public api_test {
+protected:
+    static grpc::Status set_group(const std::string &lb, const std::string &bs,
+                                  const std::string &sg)
+    {
+        v1::SetServerGroupRequest q;
+        q.set_load_balancer(lb);
+        q.set_backend_service(bs);
+        q.set_server_group(sg);
+        v1::BackendService out;
+        return call(&lbs::SetServerGroup, q, &out);
+    }
+    static grpc::Status listener(const std::string &lb, const std::string &name,
+                                 const std::string &bs, v1::Protocol p = v1::TCP, int port = 80)
+    {
+        v1::CreateListenerRequest q;
+        q.set_load_balancer(lb);
+        q.set_listener_id(name);
+        q.mutable_listener()->set_protocol(p);
+        q.mutable_listener()->set_port(port);
+        q.mutable_listener()->set_backend_service(bs);
+        v1::Listener out;
+        return call(&lbs::CreateListener, q, &out);
+    }
+    static v1::BackendServiceHealth health(const std::string &lb, const std::string &bs)
+    {
+        v1::GetBackendServiceHealthRequest q;
+        q.set_load_balancer(lb);
+        q.set_backend_service(bs);
+        v1::BackendServiceHealth out;
+        auto st = call(&lbs::GetBackendServiceHealth, q, &out);
+        EXPECT_TRUE(st.ok()) << st.error_message();
+        return out;
+    }
+    static grpc::Status update(const std::string &lb, const std::string &bs,
+                               std::function<void(v1::BackendService &)> set,
+                               std::vector<std::string> paths, v1::BackendService *out)
+    {
+        v1::UpdateBackendServiceRequest q;
+        q.mutable_backend_service()->set_load_balancer(lb);
+        q.mutable_backend_service()->set_name(bs);
+        set(*q.mutable_backend_service());
+        for (auto &p : paths)
+            q.mutable_update_mask()->add_paths(p);
+        return call(&lbs::UpdateBackendService, q, out);
+    }
+};
+
+TEST_F(rules, rule1_protocol_match)
+{
+    const auto lb = make_lb();
+    ASSERT_TRUE(make_bs(lb, "svc", "").ok());
+    EXPECT_TRUE(listener(lb, "tcp", "svc").ok());
+    auto st = listener(lb, "udp", "svc", v1::UDP, 53);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_NE(st.error_message().find("rule 1"), std::string::npos) << st.error_message();
+    EXPECT_NE(st.error_message().find("UDP"), std::string::npos);
+    EXPECT_EQ(listener(lb, "nobs", "missing", v1::TCP, 81).error_code(),
+              grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(listener("no-such-lb", "x", "svc").error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(rules, rule2_placement_and_associable_filter)
+{
+    const auto lb = make_lb("z1");
+    const auto near_v = make_group("z1", v1::VIRTUAL);
+    const auto near_a = make_group("z1", v1::AVAILABILITY);
+    const auto far = make_group("z2", v1::VIRTUAL);
+    auto st = make_bs(lb, "svc", far);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_NE(st.error_message().find("rule 2"), std::string::npos);
+    EXPECT_NE(st.error_message().find(far), std::string::npos);
+    ASSERT_TRUE(make_bs(lb, "svc", "").ok());
+    EXPECT_EQ(set_group(lb, "svc", far).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    v1::BackendService out;
+    EXPECT_EQ(update(lb, "svc", [&](auto &b) { b.set_server_group(far); }, {"server_group"}, &out)
+                  .error_code(),
+              grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_TRUE(set_group(lb, "svc", near_a).ok());
+    EXPECT_EQ(set_group(lb, "svc", "no-such-group").error_code(), grpc::StatusCode::NOT_FOUND);
+
+    auto list = [&](v1::ServerGroupType type) {
+        v1::ListServerGroupsRequest q;
+        q.set_associable_with_load_balancer(lb);
+        q.set_associable_with_backend_service("svc");
+        q.set_type(type);
+        q.set_page_size(1000);
+        v1::ListServerGroupsResponse r;
+        EXPECT_TRUE(call(&lbs::ListServerGroups, q, &r).ok());
+        std::set<std::string> names;
+        for (const auto &g : r.server_groups())
+            names.insert(g.name());
+        return names;
+    };
+    auto any = list(v1::SERVER_GROUP_TYPE_UNSPECIFIED);
+    EXPECT_TRUE(any.count(near_v) && any.count(near_a));
+    EXPECT_FALSE(any.count(far));
+    auto virt = list(v1::VIRTUAL);
+    EXPECT_TRUE(virt.count(near_v));
+    EXPECT_FALSE(virt.count(near_a) || virt.count(far));
+    v1::ListServerGroupsRequest half;
+    half.set_associable_with_load_balancer(lb);
+    v1::ListServerGroupsResponse r;
+    EXPECT_EQ(call(&lbs::ListServerGroups, half, &r).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(rules, rule3_update_mask_and_immutable_fields)
+{
+    const auto lb = make_lb();
+    ASSERT_TRUE(make_bs(lb, "svc", "").ok());
+    v1::BackendService out;
+    // Other fields change with a mask; the same port and protocol are accepted.
+    ASSERT_TRUE(update(lb, "svc",
+                       [](auto &b) {
+                           b.set_port(80);
+                           b.set_protocol(v1::TCP);
+                           b.set_scheduler(v1::WLC);
+                           b.set_drain_timeout_seconds(0);
+                           b.mutable_health_check()->set_method(v1::HEALTH_CHECK_HTTP);
+                           b.mutable_health_check()->set_path("/hc");
+                       },
+                       {"port", "protocol", "scheduler", "drain_timeout_seconds",
+                        "health_check.method", "health_check.path"},
+                       &out)
+                    .ok());
+    EXPECT_EQ(out.scheduler(), v1::WLC);
+    EXPECT_EQ(out.drain_timeout_seconds(), 0);
+    EXPECT_EQ(out.health_check().path(), "/hc");
+    EXPECT_EQ(out.health_check().normal_codes_size(), 2);  // HTTP defaults filled in
+    // Fields not in the mask are untouched even if sent.
+    ASSERT_TRUE(update(lb, "svc", [](auto &b) { b.set_scheduler(v1::SOURCE_IP); b.set_drain_timeout_seconds(7); },
+                       {"scheduler"}, &out).ok());
+    EXPECT_EQ(out.scheduler(), v1::SOURCE_IP);
+    EXPECT_EQ(out.drain_timeout_seconds(), 0);
+    // A masked field that is unset takes its default again.
+    ASSERT_TRUE(update(lb, "svc", [](auto &) {}, {"drain_timeout_seconds"}, &out).ok());
+    EXPECT_EQ(out.drain_timeout_seconds(), 300);
+    // Back to TCP: the stored HTTP-only fields are dropped...
+    ASSERT_TRUE(update(lb, "svc", [](auto &b) { b.mutable_health_check()->set_method(v1::HEALTH_CHECK_TCP); },
+                       {"health_check.method"}, &out).ok());
+    EXPECT_FALSE(out.health_check().has_path());
+    EXPECT_EQ(out.health_check().normal_codes_size(), 0);
+    // ...and sending one with TCP is refused.
+    auto st = update(lb, "svc", [](auto &b) { b.mutable_health_check()->set_path("/x"); },
+                     {"health_check.path"}, &out);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    // Port and protocol are immutable.
+    st = update(lb, "svc", [](auto &b) { b.set_port(81); }, {"port"}, &out);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(st.error_message().find("backend_service.port"), std::string::npos);
+    EXPECT_NE(st.error_message().find("81"), std::string::npos);
+    EXPECT_NE(st.error_message().find("immutable"), std::string::npos);
+    st = update(lb, "svc", [](auto &b) { b.set_protocol(v1::UDP); }, {"protocol"}, &out);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    // Out of range in an update: refused, nothing changed.
+    st = update(lb, "svc", [](auto &b) { b.mutable_health_check()->set_interval_seconds(301); },
+                {"health_check.interval_seconds"}, &out);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    st = update(lb, "svc", [](auto &) {}, {"no_such_field"}, &out);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(st.error_message().find("update_mask"), std::string::npos);
+    v1::GetBackendServiceRequest g;
+    g.set_load_balancer(lb);
+    g.set_name("svc");
+    ASSERT_TRUE(call(&lbs::GetBackendService, g, &out).ok());
+    EXPECT_EQ(out.health_check().interval_seconds(), 5);
+    EXPECT_EQ(out.scheduler(), v1::SOURCE_IP);
+    st = update(lb, "missing", [](auto &) {}, {"scheduler"}, &out);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(rules, rule4_replace_group_drains_leaving_instances)
+{
+    const auto lb = make_lb();
+    const auto g1 = make_group();
+    const auto g2 = make_group();
+    // g2 shares id "a"; give g1 an extra instance "c" that only g1 has.
+    v1::AddInstancesRequest add;
+    add.set_server_group(g1);
+    auto *c = add.add_instances();
+    c->set_id("c");
+    c->set_address("198.19.0.13");
+    v1::ServerGroup sg;
+    ASSERT_TRUE(call(&lbs::AddInstances, add, &sg).ok());
+    ASSERT_TRUE(make_bs(lb, "svc", g1).ok());
+    auto h = health(lb, "svc");
+    ASSERT_EQ(h.instances_size(), 3);
+    for (const auto &i : h.instances())
+        EXPECT_EQ(i.status(), v1::INITIAL);
+    EXPECT_FALSE(h.failing_open());
+
+    const int64_t before = time(nullptr);
+    ASSERT_TRUE(set_group(lb, "svc", g2).ok());
+    h = health(lb, "svc");
+    EXPECT_EQ(h.server_group(), g2);
+    std::map<std::string, v1::InstanceHealth> by_id;
+    for (const auto &i : h.instances())
+        by_id[i.instance().id() + "/" + v1::HealthStatus_Name(i.status())] = i;
+    EXPECT_TRUE(by_id.count("a/INITIAL"));  // in both groups: no draining
+    EXPECT_TRUE(by_id.count("b/INITIAL"));
+    ASSERT_TRUE(by_id.count("c/DRAINING"));
+    const auto &d = by_id["c/DRAINING"];
+    EXPECT_GE(d.draining_deadline_unix(), before + 300);
+    EXPECT_LE(d.draining_deadline_unix(), time(nullptr) + 300);
+    EXPECT_EQ(h.instances_size(), 3);
+    // The old group is no longer used: its instances are UNUSED.
+    v1::GetServerGroupRequest gq;
+    gq.set_name(g1);
+    v1::ServerGroupView view;
+    ASSERT_TRUE(call(&lbs::GetServerGroup, gq, &view).ok());
+    EXPECT_EQ(view.backend_services_size(), 0);
+    for (const auto &i : view.instances())
+        EXPECT_EQ(i.status(), v1::UNUSED);
+    // Removing an instance of the current group drains it too.
+    v1::RemoveInstancesRequest rm;
+    rm.set_server_group(g2);
+    rm.add_instance_ids("b");
+    ASSERT_TRUE(call(&lbs::RemoveInstances, rm, &sg).ok());
+    EXPECT_EQ(sg.instances_size(), 1);
+    h = health(lb, "svc");
+    int draining = 0;
+    for (const auto &i : h.instances())
+        draining += i.status() == v1::DRAINING;
+    EXPECT_EQ(draining, 2);
+    rm.set_instance_ids(0, "zz");
+    EXPECT_EQ(call(&lbs::RemoveInstances, rm, &sg).error_code(), grpc::StatusCode::NOT_FOUND);
+    // Adding an existing id is refused.
+    add.set_server_group(g2);
+    add.mutable_instances(0)->set_id("a");
+    EXPECT_EQ(call(&lbs::AddInstances, add, &sg).error_code(), grpc::StatusCode::ALREADY_EXISTS);
+}
+
+TEST_F(rules, rule5_delete_refused_while_listener_uses_it)
+{
+    const auto lb = make_lb();
+    const auto g = make_group();
+    ASSERT_TRUE(make_bs(lb, "svc", g).ok());
+    ASSERT_TRUE(listener(lb, "web", "svc").ok());
+    v1::DeleteBackendServiceRequest dq;
+    dq.set_load_balancer(lb);
+    dq.set_name("svc");
+    google::protobuf::Empty e;
+    auto st = call(&lbs::DeleteBackendService, dq, &e);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_NE(st.error_message().find("\"web\""), std::string::npos);
+    EXPECT_NE(st.error_message().find("rule 5"), std::string::npos);
+    // The group cannot be deleted while associated, nor the load balancer while not empty.
+    v1::DeleteServerGroupRequest gd;
+    gd.set_name(g);
+    EXPECT_EQ(call(&lbs::DeleteServerGroup, gd, &e).error_code(),
+              grpc::StatusCode::FAILED_PRECONDITION);
+    v1::DeleteLoadBalancerRequest ld;
+    ld.set_name(lb);
+    EXPECT_EQ(call(&lbs::DeleteLoadBalancer, ld, &e).error_code(),
+              grpc::StatusCode::FAILED_PRECONDITION);
+
+    v1::DeleteListenerRequest lq;
+    lq.set_load_balancer(lb);
+    lq.set_name("web");
+    ASSERT_TRUE(call(&lbs::DeleteListener, lq, &e).ok());
+    ASSERT_TRUE(call(&lbs::DeleteBackendService, dq, &e).ok());
+    EXPECT_EQ(call(&lbs::DeleteBackendService, dq, &e).error_code(), grpc::StatusCode::NOT_FOUND);
+    // The group survives, disassociated.
+    v1::GetServerGroupRequest gq;
+    gq.set_name(g);
+    v1::ServerGroupView view;
+    ASSERT_TRUE(call(&lbs::GetServerGroup, gq, &view).ok());
+    EXPECT_EQ(view.backend_services_size(), 0);
+    EXPECT_EQ(view.instances(0).status(), v1::UNUSED);
+    EXPECT_TRUE(call(&lbs::DeleteServerGroup, gd, &e).ok());
+    EXPECT_TRUE(call(&lbs::DeleteLoadBalancer, ld, &e).ok());
+    EXPECT_EQ(call(&lbs::DeleteLoadBalancer, ld, &e).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(rules, views_show_configuration_and_group)
+{
+    const auto lb = make_lb();
+    const auto g = make_group();
+    ASSERT_TRUE(make_bs(lb, "svc", g).ok());
+    v1::GetServerGroupRequest gq;
+    gq.set_name(g);
+    v1::ServerGroupView view;
+    ASSERT_TRUE(call(&lbs::GetServerGroup, gq, &view).ok());
+    ASSERT_EQ(view.backend_services_size(), 1);
+    EXPECT_EQ(view.backend_services(0), lb + "/svc");
+    ASSERT_EQ(view.instances_size(), 2);
+    EXPECT_EQ(view.instances(0).status(), v1::INITIAL);
+    EXPECT_EQ(view.instances(0).active_connections(), 0);
+    auto h = health(lb, "svc");
+    ASSERT_EQ(h.instances_size(), 2);
+    EXPECT_EQ(h.server_group_type(), v1::VIRTUAL);
+    EXPECT_EQ(h.instances(0).instance().port(), 8080);
+    EXPECT_EQ(h.instances(1).instance().port(), 80);  // no port: the service port
+    v1::GetServerGroupRequest missing;
+    missing.set_name("nope");
+    EXPECT_EQ(call(&lbs::GetServerGroup, missing, &view).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(rules, stats_need_a_dataplane)
+{
+    v1::GetStatsRequest q;
+    v1::Stats s;
+    auto st = call(&lbs::GetStats, q, &s);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
+    EXPECT_EQ(st.error_message(), "no dataplane connected");
+    v1::ListConnectionsRequest c;
+    v1::ListConnectionsResponse r;
+    EXPECT_EQ(call(&lbs::ListConnections, c, &r).error_code(), grpc::StatusCode::UNAVAILABLE);
+    q.set_load_balancer("no-such-lb");
+    EXPECT_EQ(call(&lbs::GetStats, q, &s).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(rules, health_service_reports_serving)
+{
+    grpc::GenericStub generic(daemon_->channel());
+    for (const std::string service : {"", "nlb.v1.LoadBalancing"}) {
+        // grpc.health.v1.HealthCheckRequest { string service = 1; }
+        std::string req;
+        if (!service.empty())
+            req = std::string("\x0a", 1) + static_cast<char>(service.size()) + service;
+        grpc::Slice slice(req);
+        grpc::ByteBuffer in(&slice, 1), out;
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+        std::promise<grpc::Status> done;
+        generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &in, &out,
+                          [&](grpc::Status s) { done.set_value(s); });
+        auto st = done.get_future().get();
+        ASSERT_TRUE(st.ok()) << service << ": " << st.error_message();
+        std::vector<grpc::Slice> slices;
+        ASSERT_TRUE(out.Dump(&slices).ok());
+        std::string bytes;
+        for (auto &s : slices)
+            bytes += std::string(reinterpret_cast<const char *>(s.begin()), s.size());
+        EXPECT_EQ(bytes, std::string("\x08\x01", 2)) << service;  // status: SERVING
+    }
+}
+
+}  // namespace
+}  // namespace nlb::test
