@@ -9,6 +9,8 @@
 
 #include <grpcpp/generic/generic_stub.h>
 
+#include <sys/stat.h>
+
 #include <ctime>
 #include <future>
 
@@ -354,6 +356,142 @@ TEST_F(rules, health_service_reports_serving)
             bytes += std::string(reinterpret_cast<const char *>(s.begin()), s.size());
         EXPECT_EQ(bytes, std::string("\x08\x01", 2)) << service;  // status: SERVING
     }
+}
+
+TEST_F(rules, reflection_lists_the_api)
+{
+    // grpc.reflection.v1alpha.ServerReflectionRequest { list_services = 7: "" }
+    grpc::GenericStub generic(daemon_->channel());
+    grpc::CompletionQueue cq;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    auto call = generic.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+    void *tag;
+    bool ok;
+    auto step = [&](intptr_t want) {
+        EXPECT_TRUE(cq.Next(&tag, &ok));
+        EXPECT_EQ(reinterpret_cast<intptr_t>(tag), want);
+        return ok;
+    };
+    call->StartCall(reinterpret_cast<void *>(1));
+    ASSERT_TRUE(step(1));
+    std::string req("\x3a\x00", 2);
+    grpc::Slice slice(req);
+    grpc::ByteBuffer in(&slice, 1), out;
+    call->Write(in, reinterpret_cast<void *>(2));
+    ASSERT_TRUE(step(2));
+    call->Read(&out, reinterpret_cast<void *>(3));
+    ASSERT_TRUE(step(3));
+    std::vector<grpc::Slice> slices;
+    ASSERT_TRUE(out.Dump(&slices).ok());
+    std::string bytes;
+    for (auto &s : slices)
+        bytes += std::string(reinterpret_cast<const char *>(s.begin()), s.size());
+    EXPECT_NE(bytes.find("nlb.v1.LoadBalancing"), std::string::npos);
+    EXPECT_NE(bytes.find("grpc.health.v1.Health"), std::string::npos);
+    call->WritesDone(reinterpret_cast<void *>(4));
+    step(4);
+    grpc::Status st;
+    call->Finish(&st, reinterpret_cast<void *>(5));
+    step(5);
+    cq.Shutdown();
+    while (cq.Next(&tag, &ok)) {
+    }
+}
+
+TEST_F(rules, socket_mode_is_0660)
+{
+    struct stat sb;
+    ASSERT_EQ(stat((dir_->path() + "/control.sock").c_str(), &sb), 0);
+    EXPECT_TRUE(S_ISSOCK(sb.st_mode));
+    EXPECT_EQ(sb.st_mode & 0777, 0660u);
+}
+
+TEST_F(rules, update_load_balancer_and_listener)
+{
+    const auto lb = make_lb();
+    v1::UpdateLoadBalancerRequest q;
+    q.mutable_load_balancer()->set_name(lb);
+    q.mutable_load_balancer()->add_vips("2001:2::99");
+    q.mutable_update_mask()->add_paths("vips");
+    v1::LoadBalancer out;
+    ASSERT_TRUE(call(&lbs::UpdateLoadBalancer, q, &out).ok());
+    ASSERT_EQ(out.vips_size(), 1);
+    EXPECT_EQ(out.vips(0), "2001:2::99");
+    EXPECT_EQ(out.zone(), "z1");
+    q.mutable_load_balancer()->set_zone("z9");
+    q.mutable_update_mask()->add_paths("zone");
+    auto st = call(&lbs::UpdateLoadBalancer, q, &out);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(st.error_message().find("load_balancer.zone"), std::string::npos);
+    // A VIP of another load balancer cannot be taken.
+    const auto other = make_lb();
+    v1::GetLoadBalancerRequest g;
+    g.set_name(other);
+    v1::LoadBalancer o;
+    ASSERT_TRUE(call(&lbs::GetLoadBalancer, g, &o).ok());
+    v1::UpdateLoadBalancerRequest steal;
+    steal.mutable_load_balancer()->set_name(lb);
+    steal.mutable_load_balancer()->add_vips(o.vips(0));
+    steal.mutable_update_mask()->add_paths("vips");
+    EXPECT_EQ(call(&lbs::UpdateLoadBalancer, steal, &out).error_code(),
+              grpc::StatusCode::ALREADY_EXISTS);
+
+    ASSERT_TRUE(make_bs(lb, "one", "").ok());
+    ASSERT_TRUE(make_bs(lb, "two", "").ok());
+    ASSERT_TRUE(listener(lb, "l", "one").ok());
+    v1::UpdateListenerRequest u;
+    u.mutable_listener()->set_load_balancer(lb);
+    u.mutable_listener()->set_name("l");
+    u.mutable_listener()->set_backend_service("two");
+    u.mutable_listener()->set_mode(v1::TUNNEL);
+    u.mutable_update_mask()->add_paths("backend_service");
+    u.mutable_update_mask()->add_paths("mode");
+    v1::Listener l;
+    ASSERT_TRUE(call(&lbs::UpdateListener, u, &l).ok());
+    EXPECT_EQ(l.backend_service(), "two");
+    EXPECT_EQ(l.mode(), v1::TUNNEL);
+    EXPECT_EQ(l.port(), 80);
+    u.mutable_listener()->set_port(81);
+    u.mutable_update_mask()->add_paths("port");
+    EXPECT_EQ(call(&lbs::UpdateListener, u, &l).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    // "one" is free now and can be deleted; "two" cannot.
+    v1::DeleteBackendServiceRequest d;
+    d.set_load_balancer(lb);
+    d.set_name("one");
+    google::protobuf::Empty e;
+    EXPECT_TRUE(call(&lbs::DeleteBackendService, d, &e).ok());
+    d.set_name("two");
+    EXPECT_EQ(call(&lbs::DeleteBackendService, d, &e).error_code(),
+              grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(rules, update_server_group_instances_drains_leavers)
+{
+    const auto lb = make_lb();
+    const auto g = make_group();
+    ASSERT_TRUE(make_bs(lb, "svc", g).ok());
+    v1::UpdateServerGroupRequest q;
+    q.mutable_server_group()->set_name(g);
+    auto *in = q.mutable_server_group()->add_instances();
+    in->set_id("a");
+    in->set_address("198.19.0.11");
+    in->set_weight(0);
+    q.mutable_update_mask()->add_paths("instances");
+    v1::ServerGroup out;
+    ASSERT_TRUE(call(&lbs::UpdateServerGroup, q, &out).ok());
+    ASSERT_EQ(out.instances_size(), 1);
+    EXPECT_EQ(out.instances(0).weight(), 0);
+    auto h = health(lb, "svc");
+    ASSERT_EQ(h.instances_size(), 2);
+    EXPECT_EQ(h.instances(0).status(), v1::INITIAL);  // weight 0 does not drain (rule 7)
+    EXPECT_EQ(h.instances(1).instance().id(), "b");
+    EXPECT_EQ(h.instances(1).status(), v1::DRAINING);
+    q.mutable_server_group()->set_type(v1::AVAILABILITY);
+    q.mutable_update_mask()->add_paths("type");
+    auto st = call(&lbs::UpdateServerGroup, q, &out);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(st.error_message().find("server_group.type"), std::string::npos);
 }
 
 }  // namespace
