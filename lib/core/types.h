@@ -135,14 +135,16 @@ enum class drop_reason : uint8_t {
     ipv4_bad_total_length, // total length < IHL*4 or larger than the frame
     ipv4_bad_checksum,     // header checksum does not verify
     ipv4_fragment,         // MF set or fragment offset non-zero
-    ipv4_bad_address,      // zero, broadcast, multicast or loopback source/destination
+    ipv4_bad_address,      // source 0/8, 127/8, multicast or broadcast; destination 0/8, 127/8 or
+                           // broadcast (multicast destinations are accepted)
     ipv6_truncated,        // frame shorter than the IPv6 header
     ipv6_bad_version,      // version field is not 6
     ipv6_bad_payload_length,  // payload length larger than the frame
     ipv6_ext_overrun,      // an extension header runs past the payload
     ipv6_ext_too_many,     // more extension headers than the parser walks
     ipv6_fragment,         // a Fragment extension header is present
-    ipv6_bad_address,      // unspecified/multicast source, multicast/loopback destination
+    ipv6_bad_address,      // unspecified, loopback or multicast source; unspecified or loopback
+                           // destination (multicast destinations are accepted, for ND)
     l4_truncated,          // TCP/UDP/ICMP header does not fit in the payload
     tcp_bad_data_offset,   // data offset < 5 or past the end of the payload
     tcp_bad_flags,         // impossible flag combinations (SYN+FIN, SYN+RST, none)
