@@ -5,6 +5,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <vector>
 
@@ -114,7 +115,15 @@ void health_rows(const google::protobuf::RepeatedPtrField<v1::InstanceHealth> &h
     for (const auto &h : hs) {
         row r = instance_row(h.instance());
         r.push_back(v1::HealthStatus_Name(h.status()));
-        r.push_back(h.reason().empty() ? "-" : h.reason());
+        std::string reason = h.reason().empty() ? "-" : h.reason();
+        if (h.status() == v1::DRAINING && h.draining_deadline_unix() > 0) {
+            char when[32];
+            time_t t = static_cast<time_t>(h.draining_deadline_unix());
+            struct tm tm;
+            strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+            reason = std::string("drains until ") + when;
+        }
+        r.push_back(reason);
         r.push_back(std::to_string(h.active_connections()));
         rows.push_back(r);
     }

@@ -24,6 +24,11 @@ struct field_case {
     const char *value;  // invalid: the value text in the message
 };
 
+void PrintTo(const field_case &c, std::ostream *os)
+{
+    *os << c.what;
+}
+
 v1::HealthCheck &hc(v1::BackendService &b)
 {
     return *b.mutable_health_check();
