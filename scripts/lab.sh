@@ -74,7 +74,7 @@ nsrun() { local ns=$1; shift; run ip netns exec "$ns" "$@"; }
 need_root() { [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, veth, bridge)"; }
 need_tools() {
     local t
-    for t in ip ethtool sysctl; do command -v "$t" >/dev/null || die "needs '$t'"; done
+    for t in ip ethtool sysctl ps flock; do command -v "$t" >/dev/null || die "needs '$t'"; done
     python=$(command -v python3) || die "needs python3 for the backend HTTP servers"
 }
 
@@ -302,13 +302,21 @@ cmd_up() {
 
 # ------------------------------------------------------------------ down
 
+# True while PID runs. A zombie does not count: the servers are reparented to init, which may
+# take its time reaping them.
+running() {
+    local state
+    state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+    [[ "$state" != Z* ]]
+}
+
 kill_pid() {  # PID: TERM, then KILL after 2 s
     local pid=$1 n
-    kill -0 "$pid" 2>/dev/null || return 0
+    running "$pid" || return 0
     kill -TERM "$pid" 2>/dev/null
-    for n in $(seq 20); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
+    for n in $(seq 40); do
+        running "$pid" || return 0
+        sleep 0.05
     done
     kill -KILL "$pid" 2>/dev/null
 }
@@ -347,7 +355,7 @@ lab_healthy() {
     for ns in "${namespaces[@]}"; do [ -e "/run/netns/$ns" ] || return 1; done
     for ifc in nlb-cl-h nlb-dp1 nlb-br0; do ip link show "$ifc" >/dev/null 2>&1 || return 1; done
     for i in "${backends[@]}"; do
-        kill -0 "$(cat "$state_dir/be$i.pid" 2>/dev/null)" 2>/dev/null || return 1
+        running "$(cat "$state_dir/be$i.pid" 2>/dev/null)" || return 1
         [ "$(http_get "http://198.19.0.1$i:$http_port/health")" = ok ] || return 1
     done
 }
@@ -366,7 +374,7 @@ cmd_status() {
     echo "backends:"
     for i in "${backends[@]}"; do
         pid=$(cat "$state_dir/be$i.pid" 2>/dev/null)
-        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        if [ -n "$pid" ] && running "$pid"; then
             echo "  be$i pid $pid, GET / -> $(http_get "http://198.19.0.1$i:$http_port/" || echo 'no answer')"
         else
             echo "  be$i not running"

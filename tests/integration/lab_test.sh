@@ -16,7 +16,7 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "skipped: needs root for network namespaces"
     exit 77
 fi
-for tool in ip ethtool curl python3 flock; do
+for tool in ip ethtool curl python3 flock ps; do
     if ! command -v "$tool" >/dev/null; then
         echo "skipped: needs '$tool'"
         exit 77
@@ -28,6 +28,8 @@ failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 ok() { echo "ok: $*"; }
 get() { curl -sS -g --max-time 3 --noproxy '*' "$@"; }
+# A zombie waiting for init to reap it is not running.
+running() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) && [[ "$st" != Z* ]]; }
 
 # Hold the lab lock for the whole test so no other lab run interleaves.
 exec 9<"$lab"
@@ -105,7 +107,7 @@ ip netns exec nlb-be3 ip route | grep -q '^198.18.0.0/24 via 198.19.0.250 dev et
     ok "backend route back to the client" || fail "be3 routes: $(ip netns exec nlb-be3 ip route)"
 body=$(ip netns exec nlb-client curl -sS -g --max-time 3 --noproxy '*' 'http://[2001:2:0:19::13]:8080/')
 [ "$body" = be3 ] && ok "client return leg reaches the backends" || fail "client -> be3 over ret0: '$body'"
-for pid in $server_pids; do kill -0 "$pid" 2>/dev/null && fail "nat server $pid survived the switch to dsr"; done
+for pid in $server_pids; do running "$pid" && fail "nat server $pid survived the switch to dsr"; done
 
 # ---------------------------------------------------------------- tunnel
 if out=$("$lab" up tunnel 2>&1); then
@@ -125,7 +127,7 @@ left_ns=$(ip netns list | grep -E '^nlb-' || true)
 [ -z "$left_ns" ] && ok "no nlb namespaces left" || fail "namespaces left: $left_ns"
 left_links=$(ip -br link | grep -E '^nlb-' || true)
 [ -z "$left_links" ] && ok "no nlb links left" || fail "links left: $left_links"
-for pid in $server_pids; do kill -0 "$pid" 2>/dev/null && fail "server $pid still running"; done
+for pid in $server_pids; do running "$pid" && fail "server $pid still running"; done
 [ -n "$server_pids" ] && ok "server processes gone"
 [ ! -e /run/nlb-lab ] && ok "/run/nlb-lab removed" || fail "/run/nlb-lab left behind"
 "$lab" down && ok "down twice" || fail "second down"
