@@ -82,7 +82,7 @@ for ns in nlb-client nlb-be1 nlb-be2 nlb-be3; do check_offloads "$ns/eth0" ip ne
 # Routes of nat mode; the host routes nothing but the backend subnet.
 [ "$(ip netns exec nlb-client ip route show default)" = "default via 198.18.0.1 dev eth0 " ] &&
     ok "client default route via the dataplane" || fail "client route: $(ip netns exec nlb-client ip route show default)"
-ip netns exec nlb-be1 ip -6 route show default | grep -q 'via 2001:2:0:19::1 ' &&
+grep -q 'via 2001:2:0:19::1 ' <<<"$(ip netns exec nlb-be1 ip -6 route show default)" &&
     ok "backend IPv6 default route via the dataplane" || fail "backend v6 route: $(ip netns exec nlb-be1 ip -6 route)"
 host_routes=$(ip route show | grep -E '198\.1[89]\.' || true)
 [ "$host_routes" = "198.19.0.0/24 dev nlb-br0 proto kernel scope link src 198.19.0.254 " ] &&
@@ -99,11 +99,11 @@ server_pids=$(cat /run/nlb-lab/be*.pid)
 
 # ---------------------------------------------------------------- dsr
 "$lab" up dsr || fail "up dsr"
-ip netns exec nlb-be1 ip -br addr show dev lo | grep -q '198.18.1.1/32.*2001:2:0:1::1/128' &&
+grep -q '198.18.1.1/32.*2001:2:0:1::1/128' <<<"$(ip netns exec nlb-be1 ip -br addr show dev lo)" &&
     ok "VIP on be1's loopback" || fail "be1 lo: $(ip netns exec nlb-be1 ip -br addr show dev lo)"
 [ "$(ip netns exec nlb-be2 sysctl -n net.ipv4.conf.all.arp_ignore net.ipv4.conf.all.arp_announce | tr '\n' ' ')" = "1 2 " ] &&
     ok "arp_ignore=1 arp_announce=2" || fail "arp sysctls in be2"
-ip netns exec nlb-be3 ip route | grep -q '^198.18.0.0/24 via 198.19.0.250 dev eth0' &&
+grep -q '^198.18.0.0/24 via 198.19.0.250 dev eth0' <<<"$(ip netns exec nlb-be3 ip route)" &&
     ok "backend route back to the client" || fail "be3 routes: $(ip netns exec nlb-be3 ip route)"
 body=$(ip netns exec nlb-client curl -sS -g --max-time 3 --noproxy '*' 'http://[2001:2:0:19::13]:8080/')
 [ "$body" = be3 ] && ok "client return leg reaches the backends" || fail "client -> be3 over ret0: '$body'"
@@ -111,7 +111,7 @@ for pid in $server_pids; do running "$pid" && fail "nat server $pid survived the
 
 # ---------------------------------------------------------------- tunnel
 if out=$("$lab" up tunnel 2>&1); then
-    ip netns exec nlb-be1 ip -br addr show dev tun4 | grep -q 198.18.1.1 && ok "tunnel: VIP on tun4" || fail "tunnel: no VIP on tun4"
+    grep -q 198.18.1.1 <<<"$(ip netns exec nlb-be1 ip -br addr show dev tun4)" && ok "tunnel: VIP on tun4" || fail "tunnel: no VIP on tun4"
     [ "$(get http://198.19.0.11:8080/)" = be1 ] && ok "tunnel: backends serve" || fail "tunnel: be1 does not serve"
 elif grep -q 'CONFIG_NET_IPIP' <<<"$out"; then
     ok "tunnel mode refused clearly on a kernel without ipip: $out"
