@@ -103,8 +103,46 @@ conn_fixture &conn_fixture_for(uint64_t n) {
 
 void release_conn_fixture() { g_conn = conn_fixture{}; }
 
+/*
+ * The same lookups software-pipelined over bursts, as a datapath that works on
+ * burst k while burst k+1's entries and burst k+2's buckets are on their way:
+ * each iteration hashes and prefetches buckets for burst k+2, prefetches
+ * entries for burst k+1 and looks up burst k.
+ */
+void lookup_pipelined(benchmark::State &state, conn_fixture &f) {
+    const conn_table &tab = *f.tab;
+    size_t pos = 0, stream_n = f.stream.size();
+    uint64_t misses = 0;
+    uint32_t h[3][batch];
+    const flow_key *k[3][batch];
+    auto stage1 = [&](unsigned s) {
+        for (unsigned i = 0; i < batch; i++) {
+            k[s][i] = &f.stream[pos];
+            pos = pos + 1 == stream_n ? 0 : pos + 1;
+            h[s][i] = conn_table::hash(*k[s][i]);
+            tab.prefetch(h[s][i]);
+        }
+    };
+    stage1(0);
+    stage1(1);
+    for (unsigned i = 0; i < batch; i++) tab.prefetch_conn(h[0][i]);
+    unsigned cur = 0;
+    for (auto _ : state) {
+        unsigned nx = (cur + 1) % 3, nx2 = (cur + 2) % 3;
+        stage1(nx2);
+        for (unsigned i = 0; i < batch; i++) tab.prefetch_conn(h[nx][i]);
+        for (unsigned i = 0; i < batch; i++) {
+            const conn *c = tab.lookup(*k[cur][i], h[cur][i], nullptr);
+            misses += c == nullptr;
+            benchmark::DoNotOptimize(c);
+        }
+        cur = nx;
+    }
+    if (misses) state.SkipWithError("lookup missed an inserted key");
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * batch);
+}
 /* Args: entries, prefetch mode: 0 = hash 32 / prefetch buckets / prefetch entries / look up,
- * 1 = no prefetch (baseline), 2 = buckets only. */
+ * 1 = no prefetch (baseline), 2 = buckets only, 3 = pipelined over bursts (above). */
 void BM_conn_lookup(benchmark::State &state) {
     uint64_t n = static_cast<uint64_t>(state.range(0));
     bool prefetch = state.range(1) != 1;
@@ -112,6 +150,12 @@ void BM_conn_lookup(benchmark::State &state) {
     conn_fixture &f = conn_fixture_for(n);
     if (!f.tab) {
         state.SkipWithError("cannot build the table");
+        return;
+    }
+    if (state.range(1) == 3) {
+        lookup_pipelined(state, f);
+        state.counters["bytes_per_conn"] = static_cast<double>(f.tab->memory_bytes()) /
+                                           static_cast<double>(f.tab->capacity());
         return;
     }
     const conn_table &tab = *f.tab;
@@ -145,12 +189,15 @@ BENCHMARK(BM_conn_lookup)
     ->Args({10'000, 0})
     ->Args({10'000, 1})
     ->Args({10'000, 2})
+    ->Args({10'000, 3})
     ->Args({1'000'000, 0})
     ->Args({1'000'000, 1})
     ->Args({1'000'000, 2})
+    ->Args({1'000'000, 3})
     ->Args({10'000'000, 0})
     ->Args({10'000'000, 1})
     ->Args({10'000'000, 2})
+    ->Args({10'000'000, 3})
     ->MinTime(0.3);
 
 /* ---- rte_hash with the same keys ---- */

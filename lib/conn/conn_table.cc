@@ -92,8 +92,8 @@ std::unique_ptr<conn_table> conn_table::create(const conn_table_config &cfg, std
     tab->timeout_ms_[st(tcp_state::close)] = t.close_s * 1000;
     tab->timeout_ms_[st(tcp_state::udp)] = t.udp_s * 1000;
 
-    /* Two keys per connection, 7 slots per bucket, at most 80 % of slots used. */
-    tab->n_buckets_ = std::max<uint64_t>(2, (cfg.capacity * 2 * 10 + 55) / 56);
+    /* Two keys per connection, 10 slots per bucket, at most 85 % of slots used. */
+    tab->n_buckets_ = std::max<uint64_t>(2, (cfg.capacity * 2 * 100 + 849) / 850);
     uint32_t chunk = 1024;
     while (chunk > 1 && cfg.capacity / chunk < uint64_t{cfg.n_workers} * 16) chunk /= 2;
     tab->chunk_entries_ = chunk;
@@ -179,16 +179,20 @@ uint32_t conn_table::alloc_entry(unsigned worker) {
     return begin;
 }
 
-void conn_table::link(uint32_t h, uint64_t slot_value) {
+void conn_table::link(uint32_t h, uint32_t ref) {
     uint64_t b = bucket_of(h);
     for (uint64_t n = 0; n < n_buckets_; n++) {
         bucket &bk = buckets_[b];
         for (unsigned i = 0; i < slots_per_bucket; i++) {
-            uint64_t cur = bk.slots[i].load(std::memory_order_relaxed);
-            if (cur == 0 && bk.slots[i].compare_exchange_strong(cur, slot_value,
-                                                                std::memory_order_release,
-                                                                std::memory_order_relaxed))
-                return;
+            uint32_t cur = bk.refs[i].load(std::memory_order_relaxed);
+            if (cur != ref_empty ||
+                !bk.refs[i].compare_exchange_strong(cur, ref_claimed, std::memory_order_acquire,
+                                                    std::memory_order_relaxed))
+                continue;
+            /* Claimed: readers skip the slot until the ref is published after the signature. */
+            bk.sigs[i].store(sig_of(h), std::memory_order_relaxed);
+            bk.refs[i].store(ref, std::memory_order_release);
+            return;
         }
         /* Counted before the slot is published (release), removed after it is cleared. */
         bk.spill.fetch_add(1, std::memory_order_relaxed);
@@ -196,14 +200,14 @@ void conn_table::link(uint32_t h, uint64_t slot_value) {
     }
 }
 
-void conn_table::unlink_slot(uint32_t h, uint64_t slot_value) {
+void conn_table::unlink_slot(uint32_t h, uint32_t ref) {
     uint64_t home = bucket_of(h);
     uint64_t b = home;
     for (uint64_t n = 0; n < n_buckets_; n++) {
         bucket &bk = buckets_[b];
         for (unsigned i = 0; i < slots_per_bucket; i++) {
-            if (bk.slots[i].load(std::memory_order_relaxed) != slot_value) continue;
-            bk.slots[i].store(0, std::memory_order_release);
+            if (bk.refs[i].load(std::memory_order_relaxed) != ref) continue;
+            bk.refs[i].store(ref_empty, std::memory_order_release);
             for (uint64_t x = home; x != b; x = next_bucket(x))
                 buckets_[x].spill.fetch_sub(1, std::memory_order_release);
             return;
@@ -212,15 +216,14 @@ void conn_table::unlink_slot(uint32_t h, uint64_t slot_value) {
     }
 }
 
-static inline uint64_t slot_of(uint32_t h, uint32_t idx, conn_dir d) {
-    return (uint64_t{h} << 32) | (idx * 2u + static_cast<uint32_t>(d) + 1u);
+static inline uint32_t ref_of(uint32_t idx, conn_dir d) {
+    return idx * 2u + static_cast<uint32_t>(d) + 1u;
 }
 
 void conn_table::unlink(uint32_t idx) {
     conn &c = entries_[idx];
-    unlink_slot(c.orig_hash_, slot_of(c.orig_hash_, idx, conn_dir::original));
-    if (c.info_ & conn::info_has_reply)
-        unlink_slot(c.reply_hash_, slot_of(c.reply_hash_, idx, conn_dir::reply));
+    unlink_slot(c.orig_hash_, ref_of(idx, conn_dir::original));
+    if (c.info_ & conn::info_has_reply) unlink_slot(c.reply_hash_, ref_of(idx, conn_dir::reply));
 }
 
 conn *conn_table::publish(unsigned worker, uint32_t idx, const flow_key &orig, uint32_t orig_hash,
@@ -248,8 +251,8 @@ conn *conn_table::publish(unsigned worker, uint32_t idx, const flow_key &orig, u
     bool tcp = orig.proto == ipproto_tcp;
     if (tcp) w.embryonic.fetch_add(1, std::memory_order_relaxed);
     c.state_.store(st(tcp ? tcp_state::syn_recv : tcp_state::udp), std::memory_order_release);
-    link(orig_hash, slot_of(orig_hash, idx, conn_dir::original));
-    if (reply) link(reply_hash, slot_of(reply_hash, idx, conn_dir::reply));
+    link(orig_hash, ref_of(idx, conn_dir::original));
+    if (reply) link(reply_hash, ref_of(idx, conn_dir::reply));
     bump(w.live);
     bump(w.inserted);
     return &c;

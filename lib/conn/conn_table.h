@@ -10,13 +10,15 @@
  *     until they are used) handed out to workers in chunks through one atomic
  *     counter; after that each worker recycles its own entries (per-worker
  *     free lists, no shared allocation state, no lock).
- *   - The index is an array of 64-byte buckets (one cache line) of 7 slots,
- *     sized for two directions per connection at 80 % slot load. A slot is one
- *     64-bit word {32-bit key hash, entry index, direction}; inserts claim an
- *     empty slot with a CAS, removals clear it. A full bucket spills into the
- *     next one and counts the spill in its header, so lookups stop at the
- *     first bucket without spills. Entries never move, so a lookup never
- *     misses a key that is present for the whole lookup.
+ *   - The index is an array of 64-byte buckets (one cache line) of 10 slots,
+ *     sized for two directions per connection at 85 % slot load. A slot is a
+ *     16-bit signature (a filter, compared for the whole bucket at once with
+ *     SSE) and a 32-bit {entry index, direction} word; inserts claim an empty
+ *     slot with a CAS on that word, removals clear it; the key compare in the
+ *     entry decides. A full bucket spills into the next one and counts the
+ *     spill in its header, so lookups stop at the first bucket without
+ *     spills. Entries never move, so a lookup never misses a key that is
+ *     present for the whole lookup.
  *
  * Threads
  *   - lookup / prefetch / on_packet / mark_dead / set_flags: any lcore, lock-free.
@@ -243,12 +245,11 @@ public:
     void prefetch_conn(uint32_t h) const {
         const bucket &bk = buckets_[bucket_of(h)];
         for (uint32_t m = candidates(bk, h); m; m &= m - 1) {
-            uint64_t v = bk.slots[slot_of_lane(m)].load(std::memory_order_relaxed);
-            if ((v >> 32) != h || static_cast<uint32_t>(v) == 0) continue;
-            uint32_t code = static_cast<uint32_t>(v) - 1;
-            const char *c = reinterpret_cast<const char *>(&entries_[code >> 1]);
+            uint32_t code = bk.refs[slot_of(m)].load(std::memory_order_relaxed);
+            if (code == ref_empty || code == ref_claimed) continue;
+            const char *c = reinterpret_cast<const char *>(&entries_[(code - 1) >> 1]);
             rte_prefetch0(c);
-            if (code & 1) rte_prefetch0(c + cache_line);
+            if (!(code & 1)) rte_prefetch0(c + cache_line);  // reply key: line 1
         }
     }
 
@@ -262,11 +263,10 @@ public:
         for (uint64_t n = 0; n < n_buckets_; n++) {
             const bucket &bk = buckets_[b];
             for (uint32_t m = candidates(bk, h); m; m &= m - 1) {
-                uint64_t v = bk.slots[slot_of_lane(m)].load(std::memory_order_acquire);
-                if ((v >> 32) != h || static_cast<uint32_t>(v) == 0) continue;
-                uint32_t code = static_cast<uint32_t>(v) - 1;
-                conn *c = &entries_[code >> 1];
-                bool reply = (code & 1) != 0;
+                uint32_t code = bk.refs[slot_of(m)].load(std::memory_order_acquire);
+                if (code == ref_empty || code == ref_claimed) continue;
+                conn *c = &entries_[(code - 1) >> 1];
+                bool reply = ((code - 1) & 1) != 0;
                 if ((reply ? c->reply_ : c->orig_) == k &&
                     !(c->flags_.load(std::memory_order_acquire) & conn_flag_dead)) {
                     if (dir) *dir = reply ? conn_dir::reply : conn_dir::original;
@@ -408,43 +408,46 @@ public:
 
 private:
     static constexpr uint32_t nil = UINT32_MAX;
-    static constexpr unsigned slots_per_bucket = 7;
+    static constexpr unsigned slots_per_bucket = 10;
+    /* refs[i]: 0 empty, UINT32_MAX claimed by an insert, else entry * 2 + dir + 1. */
+    static constexpr uint32_t ref_empty = 0;
+    static constexpr uint32_t ref_claimed = UINT32_MAX;
     static constexpr unsigned evict_batch = 32;
     static constexpr unsigned evict_scan = 1024;
     static constexpr unsigned limbo_batches = 64;
 
     struct alignas(cache_line) bucket {
         std::atomic<uint32_t> spill;  // entries living past this bucket whose home is here or before
-        uint32_t reserved;
-        std::atomic<uint64_t> slots[slots_per_bucket];
+        std::atomic<uint16_t> sigs[slots_per_bucket];
+        std::atomic<uint32_t> refs[slots_per_bucket];
     };
     static_assert(sizeof(bucket) == cache_line);
 
+    static uint16_t sig_of(uint32_t h) { return static_cast<uint16_t>(h); }
     /*
-     * Slots of a bucket whose hash half may equal h, as a mask of 32-bit lanes
-     * of the bucket (slot i's hash is lane 3 + 2i). A filter only: callers
-     * re-load each candidate slot atomically and check it. SSE compares the
-     * whole line at once (no branch per slot); TSAN builds use plain atomics.
+     * Slots of a bucket whose signature equals h's: bit 2i set for slot i. A
+     * filter only: callers load the slot's ref atomically and compare the key.
+     * SSE compares the signatures of the whole bucket without a branch per
+     * slot (two overlapping loads: slots 0-7 and 2-9); TSAN builds use atomics.
      */
     static uint32_t candidates(const bucket &bk, uint32_t h) {
-        uint32_t m = 0;
 #if defined(__SSE2__) && !defined(__SANITIZE_THREAD__)
-        const __m128i *p = reinterpret_cast<const __m128i *>(&bk);
-        const __m128i key = _mm_set1_epi32(static_cast<int>(h));
-        for (unsigned q = 0; q < 4; q++)
-            m |= static_cast<uint32_t>(_mm_movemask_ps(
-                     _mm_castsi128_ps(_mm_cmpeq_epi32(_mm_load_si128(p + q), key))))
-                 << (4 * q);
-        return m & 0xaaa8u;
+        const char *p = reinterpret_cast<const char *>(&bk.sigs[0]);
+        const __m128i key = _mm_set1_epi16(static_cast<short>(sig_of(h)));
+        __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p));
+        __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p + 4));
+        uint32_t m = static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi16(lo, key))) |
+                     (static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi16(hi, key))) << 4);
+        return m & 0x55555u;
 #else
+        uint32_t m = 0;
         for (unsigned i = 0; i < slots_per_bucket; i++)
-            if ((bk.slots[i].load(std::memory_order_relaxed) >> 32) == h) m |= 1u << (3 + 2 * i);
+            if (bk.sigs[i].load(std::memory_order_relaxed) == sig_of(h)) m |= 1u << (2 * i);
         return m;
 #endif
     }
-    static unsigned slot_of_lane(uint32_t m) {
-        return (static_cast<unsigned>(__builtin_ctz(m)) - 3) >> 1;
-    }
+    /* The lowest slot of a candidates() mask. */
+    static unsigned slot_of(uint32_t m) { return static_cast<unsigned>(__builtin_ctz(m)) >> 1; }
 
     struct limbo_batch {
         uint32_t head, tail;
@@ -465,8 +468,8 @@ private:
     conn *publish(unsigned worker, uint32_t idx, const flow_key &orig, uint32_t orig_hash,
                   const flow_key *reply, uint32_t reply_hash, const conn_value &value,
                   uint32_t now_ms);
-    void link(uint32_t h, uint64_t slot_value);
-    void unlink_slot(uint32_t h, uint64_t slot_value);
+    void link(uint32_t h, uint32_t ref);
+    void unlink_slot(uint32_t h, uint32_t ref);
     void unlink(uint32_t idx);
     void retire(unsigned worker, uint32_t idx);
     void close_batch(unsigned worker);

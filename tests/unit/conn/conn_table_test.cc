@@ -443,7 +443,7 @@ TEST(conn_table, hundred_million_entries_create_quickly) {
                   .count();
     EXPECT_LT(ms, 2000);
     EXPECT_EQ(tab->capacity(), 100'000'000u);
-    // Entries 128 B (64 per direction) + buckets at 80 % slot load for two keys.
+    // Entries 128 B (64 per direction) + buckets at 85 % slot load for two keys.
     double per_conn = static_cast<double>(tab->memory_bytes()) / 100'000'000.0;
     EXPECT_LT(per_conn, 160.0);
     EXPECT_GE(per_conn, 128.0);
