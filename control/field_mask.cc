@@ -12,22 +12,18 @@ namespace gp = google::protobuf;
 
 namespace {
 
-std::vector<std::string> split(const std::string &path)
-{
+std::vector<std::string> split(const std::string &path) {
     std::vector<std::string> parts;
     size_t start = 0;
     for (;;) {
         size_t dot = path.find('.', start);
         parts.push_back(path.substr(start, dot - start));
-        if (dot == std::string::npos)
-            return parts;
+        if (dot == std::string::npos) return parts;
         start = dot + 1;
     }
 }
 
-void copy_path(const gp::Message &src, const std::vector<std::string> &parts,
-               gp::Message *dst)
-{
+void copy_path(const gp::Message &src, const std::vector<std::string> &parts, gp::Message *dst) {
     const gp::Message *s = &src;
     gp::Message *d = dst;
     for (size_t i = 0; i + 1 < parts.size(); i++) {
@@ -46,8 +42,7 @@ void copy_path(const gp::Message &src, const std::vector<std::string> &parts,
 std::set<std::string> merge_masked(const gp::Message &src, const gp::FieldMask &mask,
                                    const std::set<std::string> &allowed,
                                    const std::set<std::string> &identity, gp::Message *dst,
-                                   violations &out)
-{
+                                   violations &out) {
     std::set<std::string> paths;
     bool all = mask.paths_size() == 0;
     for (const auto &p : mask.paths()) {
@@ -63,21 +58,17 @@ std::set<std::string> merge_masked(const gp::Message &src, const gp::FieldMask &
     if (all) {
         const auto *desc = src.GetDescriptor();
         for (int i = 0; i < desc->field_count(); i++)
-            if (!identity.count(desc->field(i)->name()))
-                paths.insert(desc->field(i)->name());
+            if (!identity.count(desc->field(i)->name())) paths.insert(desc->field(i)->name());
     }
-    if (!out.empty())
-        return {};
-    for (const auto &p : paths)
-        copy_path(src, split(p), dst);
+    if (!out.empty()) return {};
+    for (const auto &p : paths) copy_path(src, split(p), dst);
     return paths;
 }
 
-bool mask_covers(const std::set<std::string> &applied, const std::string &path)
-{
+bool mask_covers(const std::set<std::string> &applied, const std::string &path) {
     for (const auto &p : applied)
-        if (p == path || (path.size() > p.size() && path.compare(0, p.size(), p) == 0 &&
-                          path[p.size()] == '.'))
+        if (p == path ||
+            (path.size() > p.size() && path.compare(0, p.size(), p) == 0 && path[p.size()] == '.'))
             return true;
     return false;
 }

@@ -17,12 +17,12 @@ namespace nlb::control {
 
 struct instance_status {
     v1::HealthStatus status = v1::INITIAL;
-    std::string reason;           // reason of the last failure, "" if none
+    std::string reason;  // reason of the last failure, "" if none
     int64_t active_connections = 0;
 };
 
 class instance_status_source {
-public:
+  public:
     virtual ~instance_status_source() = default;
     /**
      * Status of instance `in` as a member of backend service lb/bs. Called
@@ -34,10 +34,9 @@ public:
 
 /** No probe has run yet: every member is INITIAL, no connections. */
 class no_probe_status final : public instance_status_source {
-public:
+  public:
     instance_status status(const std::string &, const std::string &,
-                           const v1::Instance &) override
-    {
+                           const v1::Instance &) override {
         return {};
     }
 };

@@ -9,12 +9,12 @@
 #include "service.h"
 #include "store.h"
 
-#include <CLI/CLI.hpp>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <CLI/CLI.hpp>
 
 #include <csignal>
 #include <cstdio>
@@ -26,23 +26,20 @@ namespace {
 enum class level { error, warn, info, debug };
 level log_level = level::info;
 
-void log(level l, const std::string &msg)
-{
+void log(level l, const std::string &msg) {
     static const char *names[] = {"error", "warn", "info", "debug"};
     if (l <= log_level)
         std::fprintf(stderr, "nlb-control: %s: %s\n", names[static_cast<int>(l)], msg.c_str());
 }
 
-int fail(const std::string &msg)
-{
+int fail(const std::string &msg) {
     std::fprintf(stderr, "nlb-control: error: %s\n", msg.c_str());
     return 2;
 }
 
 }  // namespace
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     CLI::App app{"nlb-control: the nlb operator API (gRPC nlb.v1) and its SQLite store"};
     std::vector<std::string> listen;
     std::string state = "/var/lib/nlb/state.db";
@@ -62,12 +59,11 @@ int main(int argc, char **argv)
     } catch (const CLI::ParseError &e) {
         return fail(std::string(e.what()) + " (see --help)");
     }
-    log_level = level_name == "error" ? level::error
-                : level_name == "warn" ? level::warn
+    log_level = level_name == "error"   ? level::error
+                : level_name == "warn"  ? level::warn
                 : level_name == "debug" ? level::debug
                                         : level::info;
-    if (listen.empty())
-        listen.push_back("127.0.0.1:50051");
+    if (listen.empty()) listen.push_back("127.0.0.1:50051");
 
     std::unique_ptr<nlb::control::store> st;
     try {
@@ -75,8 +71,7 @@ int main(int argc, char **argv)
     } catch (const nlb::control::store_error &e) {
         return fail(e.what());
     }
-    log(level::info, "state " + state + " (schema version " +
-                         std::to_string(st->version()) + ")");
+    log(level::info, "state " + state + " (schema version " + std::to_string(st->version()) + ")");
 
     // Handle SIGTERM/SIGINT synchronously in main; gRPC threads inherit the mask.
     sigset_t stop;
@@ -104,13 +99,10 @@ int main(int argc, char **argv)
     }
     builder.RegisterService(&service);
     auto server = builder.BuildAndStart();
-    if (!server)
-        return fail("cannot listen on the --listen addresses");
+    if (!server) return fail("cannot listen on the --listen addresses");
     for (size_t i = 0; i < listen.size(); i++) {
-        if (ports[i] == 0)
-            return fail("cannot listen on " + listen[i]);
-        if (listen[i].rfind("unix:", 0) == 0)
-            chmod(listen[i].substr(5).c_str(), 0660);
+        if (ports[i] == 0) return fail("cannot listen on " + listen[i]);
+        if (listen[i].rfind("unix:", 0) == 0) chmod(listen[i].substr(5).c_str(), 0660);
         log(level::info, "listening on " + listen[i]);
     }
     server->GetHealthCheckService()->SetServingStatus("nlb.v1.LoadBalancing", true);

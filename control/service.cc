@@ -12,15 +12,13 @@ namespace nlb::control {
 
 namespace {
 
-void require_id(const std::string &field, const std::string &value)
-{
+void require_id(const std::string &field, const std::string &value) {
     violations v;
     check_id(field, value, v);
     throw_if_invalid(std::move(v));
 }
 
-std::string q(const std::string &s)
-{
+std::string q(const std::string &s) {
     return "\"" + s + "\"";
 }
 
@@ -30,8 +28,7 @@ const char hex_digits[] = "0123456789abcdef";
 
 control_service::control_service(store &st, instance_status_source &health,
                                  std::function<int64_t()> now_unix)
-    : store_(st), health_(health), now_unix_(std::move(now_unix))
-{
+    : store_(st), health_(health), now_unix_(std::move(now_unix)) {
     if (!now_unix_)
         now_unix_ = [] {
             return static_cast<int64_t>(std::chrono::duration_cast<std::chrono::seconds>(
@@ -40,8 +37,7 @@ control_service::control_service(store &st, instance_status_source &health,
         };
 }
 
-std::string control_service::page_token(const std::string &last_name)
-{
+std::string control_service::page_token(const std::string &last_name) {
     std::string t = "n1.";
     for (unsigned char c : last_name) {
         t += hex_digits[c >> 4];
@@ -50,25 +46,21 @@ std::string control_service::page_token(const std::string &last_name)
     return t;
 }
 
-std::string control_service::after_token(const std::string &token)
-{
-    if (token.empty())
-        return "";
+std::string control_service::after_token(const std::string &token) {
+    if (token.empty()) return "";
     auto bad = [&] {
         return invalid_argument("page_token", "value " + q(token) +
                                                   " is invalid: pass a next_page_token "
                                                   "returned by the previous call");
     };
-    if (token.compare(0, 3, "n1.") != 0 || (token.size() - 3) % 2 != 0)
-        throw bad();
+    if (token.compare(0, 3, "n1.") != 0 || (token.size() - 3) % 2 != 0) throw bad();
     std::string out;
     for (size_t i = 3; i < token.size(); i += 2) {
         int v = 0;
         for (size_t j = i; j < i + 2; j++) {
             char c = token[j];
             int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-            if (d < 0)
-                throw bad();
+            if (d < 0) throw bad();
             v = v * 16 + d;
         }
         out += static_cast<char>(v);
@@ -76,55 +68,50 @@ std::string control_service::after_token(const std::string &token)
     return out;
 }
 
-v1::LoadBalancer control_service::must_lb(const std::string &name)
-{
+v1::LoadBalancer control_service::must_lb(const std::string &name) {
     auto lb = store_.get_load_balancer(name);
-    if (!lb)
-        throw not_found("load balancer " + q(name) + " not found");
+    if (!lb) throw not_found("load balancer " + q(name) + " not found");
     return *lb;
 }
 
-v1::BackendService control_service::must_bs(const std::string &lb, const std::string &name)
-{
+v1::BackendService control_service::must_bs(const std::string &lb, const std::string &name) {
     auto bs = store_.get_backend_service(lb, name);
-    if (!bs)
-        throw not_found("backend service " + q(name) + " not found in load balancer " + q(lb));
+    if (!bs) throw not_found("backend service " + q(name) + " not found in load balancer " + q(lb));
     return *bs;
 }
 
-v1::ServerGroup control_service::must_sg(const std::string &name)
-{
+v1::ServerGroup control_service::must_sg(const std::string &name) {
     auto sg = store_.get_server_group(name);
-    if (!sg)
-        throw not_found("server group " + q(name) + " not found");
+    if (!sg) throw not_found("server group " + q(name) + " not found");
     return *sg;
 }
 
-void control_service::check_protocol_match(const v1::Listener &l, const v1::BackendService &bs)
-{
+void control_service::check_protocol_match(const v1::Listener &l, const v1::BackendService &bs) {
     if (l.protocol() != bs.protocol())
-        throw failed_precondition(
-            "listener protocol " + v1::Protocol_Name(l.protocol()) + " does not match backend "
-            "service " + q(bs.name()) + " protocol " + v1::Protocol_Name(bs.protocol()) +
-            ": a " + v1::Protocol_Name(bs.protocol()) + " backend service can be associated "
-            "only with a " + v1::Protocol_Name(bs.protocol()) + " listener (rule 1)");
+        throw failed_precondition("listener protocol " + v1::Protocol_Name(l.protocol()) +
+                                  " does not match backend "
+                                  "service " +
+                                  q(bs.name()) + " protocol " + v1::Protocol_Name(bs.protocol()) +
+                                  ": a " + v1::Protocol_Name(bs.protocol()) +
+                                  " backend service can be associated "
+                                  "only with a " +
+                                  v1::Protocol_Name(bs.protocol()) + " listener (rule 1)");
 }
 
-void control_service::check_placement(const v1::LoadBalancer &lb, const v1::ServerGroup &sg)
-{
+void control_service::check_placement(const v1::LoadBalancer &lb, const v1::ServerGroup &sg) {
     if (lb.region() != sg.region() || lb.vpc() != sg.vpc() || lb.zone() != sg.zone())
-        throw failed_precondition(
-            "server group " + q(sg.name()) + " is in region/vpc/zone " + sg.region() + "/" +
-            sg.vpc() + "/" + sg.zone() + " but load balancer " + q(lb.name()) + " is in " +
-            lb.region() + "/" + lb.vpc() + "/" + lb.zone() + ": instances must be in the "
-            "load balancer's region, VPC and zone (rule 2)");
+        throw failed_precondition("server group " + q(sg.name()) + " is in region/vpc/zone " +
+                                  sg.region() + "/" + sg.vpc() + "/" + sg.zone() +
+                                  " but load balancer " + q(lb.name()) + " is in " + lb.region() +
+                                  "/" + lb.vpc() + "/" + lb.zone() +
+                                  ": instances must be in the "
+                                  "load balancer's region, VPC and zone (rule 2)");
 }
 
 // ---------------------------------------------------------------- load balancers
 
 grpc::Status control_service::CreateLoadBalancer(ctx *, const v1::CreateLoadBalancerRequest *req,
-                                                 v1::LoadBalancer *out)
-{
+                                                 v1::LoadBalancer *out) {
     return run([&] {
         violations v;
         check_id("load_balancer_id", req->load_balancer_id(), v);
@@ -148,8 +135,7 @@ grpc::Status control_service::CreateLoadBalancer(ctx *, const v1::CreateLoadBala
 }
 
 grpc::Status control_service::GetLoadBalancer(ctx *, const v1::GetLoadBalancerRequest *req,
-                                              v1::LoadBalancer *out)
-{
+                                              v1::LoadBalancer *out) {
     return run([&] {
         require_id("name", req->name());
         *out = must_lb(req->name());
@@ -157,8 +143,7 @@ grpc::Status control_service::GetLoadBalancer(ctx *, const v1::GetLoadBalancerRe
 }
 
 grpc::Status control_service::ListLoadBalancers(ctx *, const v1::ListLoadBalancersRequest *req,
-                                                v1::ListLoadBalancersResponse *out)
-{
+                                                v1::ListLoadBalancersResponse *out) {
     return run([&] {
         violations v;
         int size = page_size_or_default(req->page_size(), v);
@@ -172,8 +157,7 @@ grpc::Status control_service::ListLoadBalancers(ctx *, const v1::ListLoadBalance
 }
 
 grpc::Status control_service::UpdateLoadBalancer(ctx *, const v1::UpdateLoadBalancerRequest *req,
-                                                 v1::LoadBalancer *out)
-{
+                                                 v1::LoadBalancer *out) {
     return run([&] {
         require_id("load_balancer.name", req->load_balancer().name());
         store::transaction tx(store_);
@@ -204,15 +188,15 @@ grpc::Status control_service::UpdateLoadBalancer(ctx *, const v1::UpdateLoadBala
 }
 
 grpc::Status control_service::DeleteLoadBalancer(ctx *, const v1::DeleteLoadBalancerRequest *req,
-                                                 google::protobuf::Empty *)
-{
+                                                 google::protobuf::Empty *) {
     return run([&] {
         require_id("name", req->name());
         store::transaction tx(store_);
         must_lb(req->name());
         if (int n = store_.count_children(req->name()); n > 0)
             throw failed_precondition("load balancer " + q(req->name()) + " still has " +
-                                      std::to_string(n) + " listeners and backend services: "
+                                      std::to_string(n) +
+                                      " listeners and backend services: "
                                       "delete them first");
         store_.delete_load_balancer(req->name());
         tx.commit();
@@ -222,8 +206,7 @@ grpc::Status control_service::DeleteLoadBalancer(ctx *, const v1::DeleteLoadBala
 // ---------------------------------------------------------------- listeners
 
 grpc::Status control_service::CreateListener(ctx *, const v1::CreateListenerRequest *req,
-                                             v1::Listener *out)
-{
+                                             v1::Listener *out) {
     return run([&] {
         violations v;
         check_id("load_balancer", req->load_balancer(), v);
@@ -242,10 +225,9 @@ grpc::Status control_service::CreateListener(ctx *, const v1::CreateListenerRequ
                                  q(l.load_balancer()));
         check_protocol_match(l, must_bs(l.load_balancer(), l.backend_service()));
         if (auto other = store_.listener_on(l.load_balancer(), l.protocol(), l.port()))
-            throw already_exists("listener " + q(*other) + " already listens on " +
-                                 v1::Protocol_Name(l.protocol()) + " port " +
-                                 std::to_string(l.port()) + " of load balancer " +
-                                 q(l.load_balancer()));
+            throw already_exists(
+                "listener " + q(*other) + " already listens on " + v1::Protocol_Name(l.protocol()) +
+                " port " + std::to_string(l.port()) + " of load balancer " + q(l.load_balancer()));
         store_.put_listener(l, true);
         tx.commit();
         *out = l;
@@ -253,8 +235,7 @@ grpc::Status control_service::CreateListener(ctx *, const v1::CreateListenerRequ
 }
 
 grpc::Status control_service::GetListener(ctx *, const v1::GetListenerRequest *req,
-                                          v1::Listener *out)
-{
+                                          v1::Listener *out) {
     return run([&] {
         require_id("load_balancer", req->load_balancer());
         require_id("name", req->name());
@@ -267,16 +248,15 @@ grpc::Status control_service::GetListener(ctx *, const v1::GetListenerRequest *r
 }
 
 grpc::Status control_service::ListListeners(ctx *, const v1::ListListenersRequest *req,
-                                            v1::ListListenersResponse *out)
-{
+                                            v1::ListListenersResponse *out) {
     return run([&] {
         violations v;
         check_id("load_balancer", req->load_balancer(), v);
         int size = page_size_or_default(req->page_size(), v);
         throw_if_invalid(std::move(v));
         must_lb(req->load_balancer());
-        auto rows = store_.list_listeners(req->load_balancer(), after_token(req->page_token()),
-                                          size + 1);
+        auto rows =
+            store_.list_listeners(req->load_balancer(), after_token(req->page_token()), size + 1);
         for (int i = 0; i < static_cast<int>(rows.size()) && i < size; i++)
             *out->add_listeners() = rows[i];
         if (static_cast<int>(rows.size()) > size)
@@ -285,8 +265,7 @@ grpc::Status control_service::ListListeners(ctx *, const v1::ListListenersReques
 }
 
 grpc::Status control_service::UpdateListener(ctx *, const v1::UpdateListenerRequest *req,
-                                             v1::Listener *out)
-{
+                                             v1::Listener *out) {
     return run([&] {
         const auto &in = req->listener();
         require_id("listener.load_balancer", in.load_balancer());
@@ -301,15 +280,12 @@ grpc::Status control_service::UpdateListener(ctx *, const v1::UpdateListenerRequ
         merge_masked(in, req->update_mask(), {"protocol", "port", "mode", "backend_service"},
                      {"name", "load_balancer"}, &l, v);
         throw_if_invalid(std::move(v));
-        if (l.protocol() == v1::PROTOCOL_UNSPECIFIED)
-            l.set_protocol(before->protocol());
-        if (l.port() == 0)
-            l.set_port(before->port());
+        if (l.protocol() == v1::PROTOCOL_UNSPECIFIED) l.set_protocol(before->protocol());
+        if (l.port() == 0) l.set_port(before->port());
         if (l.protocol() != before->protocol())
-            v.push_back({"listener.protocol", "value " + v1::Protocol_Name(l.protocol()) +
-                                                  " differs from " +
-                                                  v1::Protocol_Name(before->protocol()) +
-                                                  ": protocol is immutable"});
+            v.push_back({"listener.protocol",
+                         "value " + v1::Protocol_Name(l.protocol()) + " differs from " +
+                             v1::Protocol_Name(before->protocol()) + ": protocol is immutable"});
         if (l.port() != before->port())
             v.push_back({"listener.port", "value " + std::to_string(l.port()) + " differs from " +
                                               std::to_string(before->port()) +
@@ -325,8 +301,7 @@ grpc::Status control_service::UpdateListener(ctx *, const v1::UpdateListenerRequ
 }
 
 grpc::Status control_service::DeleteListener(ctx *, const v1::DeleteListenerRequest *req,
-                                             google::protobuf::Empty *)
-{
+                                             google::protobuf::Empty *) {
     return run([&] {
         require_id("load_balancer", req->load_balancer());
         require_id("name", req->name());
@@ -341,30 +316,23 @@ grpc::Status control_service::DeleteListener(ctx *, const v1::DeleteListenerRequ
 
 // ---------------------------------------------------------------- stats
 
-grpc::Status control_service::GetStats(ctx *, const v1::GetStatsRequest *req, v1::Stats *)
-{
+grpc::Status control_service::GetStats(ctx *, const v1::GetStatsRequest *req, v1::Stats *) {
     auto st = run([&] {
-        if (!req->load_balancer().empty())
-            must_lb(req->load_balancer());
+        if (!req->load_balancer().empty()) must_lb(req->load_balancer());
     });
-    if (!st.ok())
-        return st;
+    if (!st.ok()) return st;
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no dataplane connected");
 }
 
 grpc::Status control_service::ListConnections(ctx *, const v1::ListConnectionsRequest *req,
-                                              v1::ListConnectionsResponse *)
-{
+                                              v1::ListConnectionsResponse *) {
     auto st = run([&] {
         violations v;
-        if (req->limit() != 0)
-            check_range("limit", req->limit(), 1, 10000, v);
+        if (req->limit() != 0) check_range("limit", req->limit(), 1, 10000, v);
         throw_if_invalid(std::move(v));
-        if (!req->load_balancer().empty())
-            must_lb(req->load_balancer());
+        if (!req->load_balancer().empty()) must_lb(req->load_balancer());
     });
-    if (!st.ok())
-        return st;
+    if (!st.ok()) return st;
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no dataplane connected");
 }
 

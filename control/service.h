@@ -22,7 +22,7 @@
 namespace nlb::control {
 
 class control_service final : public v1::LoadBalancing::Service {
-public:
+  public:
     /** `now_unix` gives the wall clock used for draining deadlines (tests may fake it). */
     control_service(store &st, instance_status_source &health,
                     std::function<int64_t()> now_unix = {});
@@ -39,13 +39,11 @@ public:
     grpc::Status DeleteLoadBalancer(ctx *, const v1::DeleteLoadBalancerRequest *,
                                     google::protobuf::Empty *) override;
 
-    grpc::Status CreateListener(ctx *, const v1::CreateListenerRequest *,
-                                v1::Listener *) override;
+    grpc::Status CreateListener(ctx *, const v1::CreateListenerRequest *, v1::Listener *) override;
     grpc::Status GetListener(ctx *, const v1::GetListenerRequest *, v1::Listener *) override;
     grpc::Status ListListeners(ctx *, const v1::ListListenersRequest *,
                                v1::ListListenersResponse *) override;
-    grpc::Status UpdateListener(ctx *, const v1::UpdateListenerRequest *,
-                                v1::Listener *) override;
+    grpc::Status UpdateListener(ctx *, const v1::UpdateListenerRequest *, v1::Listener *) override;
     grpc::Status DeleteListener(ctx *, const v1::DeleteListenerRequest *,
                                 google::protobuf::Empty *) override;
 
@@ -74,8 +72,7 @@ public:
                                    v1::ServerGroup *) override;
     grpc::Status DeleteServerGroup(ctx *, const v1::DeleteServerGroupRequest *,
                                    google::protobuf::Empty *) override;
-    grpc::Status AddInstances(ctx *, const v1::AddInstancesRequest *,
-                              v1::ServerGroup *) override;
+    grpc::Status AddInstances(ctx *, const v1::AddInstancesRequest *, v1::ServerGroup *) override;
     grpc::Status RemoveInstances(ctx *, const v1::RemoveInstancesRequest *,
                                  v1::ServerGroup *) override;
 
@@ -88,11 +85,10 @@ public:
     /** The name a page token continues after; throws INVALID_ARGUMENT on a bad token. */
     static std::string after_token(const std::string &token);
 
-private:
+  private:
     /** Runs `f` under the writer lock, turning api_error/store_error into a status. */
     template <class F>
-    grpc::Status run(F &&f)
-    {
+    grpc::Status run(F &&f) {
         std::lock_guard<std::mutex> lock(mu_);
         try {
             f();

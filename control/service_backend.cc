@@ -10,72 +10,70 @@ namespace nlb::control {
 
 namespace {
 
-std::string q(const std::string &s)
-{
+std::string q(const std::string &s) {
     return "\"" + s + "\"";
 }
 
-void require_id(const std::string &field, const std::string &value)
-{
+void require_id(const std::string &field, const std::string &value) {
     violations v;
     check_id(field, value, v);
     throw_if_invalid(std::move(v));
 }
 
-const std::set<std::string> bs_mutable = {
-    "protocol", "port", "scheduler", "session_persistence", "persistence_timeout_seconds",
-    "drain_timeout_seconds", "health_check", "health_check.method", "health_check.port",
-    "health_check.timeout_seconds", "health_check.interval_seconds",
-    "health_check.unhealthy_threshold", "health_check.healthy_threshold",
-    "health_check.normal_codes", "health_check.path", "server_group"};
+const std::set<std::string> bs_mutable = {"protocol",
+                                          "port",
+                                          "scheduler",
+                                          "session_persistence",
+                                          "persistence_timeout_seconds",
+                                          "drain_timeout_seconds",
+                                          "health_check",
+                                          "health_check.method",
+                                          "health_check.port",
+                                          "health_check.timeout_seconds",
+                                          "health_check.interval_seconds",
+                                          "health_check.unhealthy_threshold",
+                                          "health_check.healthy_threshold",
+                                          "health_check.normal_codes",
+                                          "health_check.path",
+                                          "server_group"};
 
 }  // namespace
 
 void control_service::drain(const v1::BackendService &bs, const v1::ServerGroupType,
-                            const v1::Instance &in)
-{
+                            const v1::Instance &in) {
     // Drain timeout 0 = removed at once: nothing to wait for.
-    if (bs.drain_timeout_seconds() == 0)
-        return;
+    if (bs.drain_timeout_seconds() == 0) return;
     draining_instance d{bs.load_balancer(), bs.name(), in,
                         now_unix_() + bs.drain_timeout_seconds()};
-    if (!d.instance.has_port())
-        d.instance.set_port(bs.port());
+    if (!d.instance.has_port()) d.instance.set_port(bs.port());
     store_.add_draining(d);
 }
 
 void control_service::change_group(const v1::BackendService &before,
-                                   const std::string &after_group)
-{
-    if (before.server_group() == after_group)
-        return;
+                                   const std::string &after_group) {
+    if (before.server_group() == after_group) return;
     std::set<std::string> joining;
     std::optional<v1::ServerGroup> next;
     if (!after_group.empty()) {
         next = must_sg(after_group);
         check_placement(must_lb(before.load_balancer()), *next);
-        for (const auto &in : next->instances())
-            joining.insert(in.id());
+        for (const auto &in : next->instances()) joining.insert(in.id());
     }
     if (!before.server_group().empty()) {
         // The foreign key keeps an associated group from being deleted.
         auto old = must_sg(before.server_group());
         for (const auto &in : old.instances())
-            if (!joining.count(in.id()))
-                drain(before, old.type(), in);
+            if (!joining.count(in.id())) drain(before, old.type(), in);
     }
     for (const auto &id : joining)
         store_.remove_draining(before.load_balancer(), before.name(), id);
 }
 
 v1::InstanceHealth control_service::member_health(const v1::BackendService &bs,
-                                                  const v1::ServerGroup &,
-                                                  const v1::Instance &in)
-{
+                                                  const v1::ServerGroup &, const v1::Instance &in) {
     v1::InstanceHealth h;
     *h.mutable_instance() = in;
-    if (!in.has_port())
-        h.mutable_instance()->set_port(bs.port());
+    if (!in.has_port()) h.mutable_instance()->set_port(bs.port());
     auto st = health_.status(bs.load_balancer(), bs.name(), in);
     h.set_status(st.status);
     h.set_reason(st.reason);
@@ -85,8 +83,7 @@ v1::InstanceHealth control_service::member_health(const v1::BackendService &bs,
 
 grpc::Status control_service::CreateBackendService(ctx *,
                                                    const v1::CreateBackendServiceRequest *req,
-                                                   v1::BackendService *out)
-{
+                                                   v1::BackendService *out) {
     return run([&] {
         violations v;
         check_id("load_balancer", req->load_balancer(), v);
@@ -113,8 +110,7 @@ grpc::Status control_service::CreateBackendService(ctx *,
 }
 
 grpc::Status control_service::GetBackendService(ctx *, const v1::GetBackendServiceRequest *req,
-                                                v1::BackendService *out)
-{
+                                                v1::BackendService *out) {
     return run([&] {
         require_id("load_balancer", req->load_balancer());
         require_id("name", req->name());
@@ -122,10 +118,8 @@ grpc::Status control_service::GetBackendService(ctx *, const v1::GetBackendServi
     });
 }
 
-grpc::Status control_service::ListBackendServices(ctx *,
-                                                  const v1::ListBackendServicesRequest *req,
-                                                  v1::ListBackendServicesResponse *out)
-{
+grpc::Status control_service::ListBackendServices(ctx *, const v1::ListBackendServicesRequest *req,
+                                                  v1::ListBackendServicesResponse *out) {
     return run([&] {
         violations v;
         check_id("load_balancer", req->load_balancer(), v);
@@ -143,8 +137,7 @@ grpc::Status control_service::ListBackendServices(ctx *,
 
 grpc::Status control_service::UpdateBackendService(ctx *,
                                                    const v1::UpdateBackendServiceRequest *req,
-                                                   v1::BackendService *out)
-{
+                                                   v1::BackendService *out) {
     return run([&] {
         const auto &in = req->backend_service();
         require_id("backend_service.load_balancer", in.load_balancer());
@@ -153,36 +146,30 @@ grpc::Status control_service::UpdateBackendService(ctx *,
         const v1::BackendService before = must_bs(in.load_balancer(), in.name());
         v1::BackendService bs = before;
         violations v;
-        auto applied = merge_masked(in, req->update_mask(), bs_mutable,
-                                    {"name", "load_balancer"}, &bs, v);
+        auto applied =
+            merge_masked(in, req->update_mask(), bs_mutable, {"name", "load_balancer"}, &bs, v);
         throw_if_invalid(std::move(v));
         // Rule 3: protocol and port are immutable; resending the same value is fine.
-        if (bs.protocol() == v1::PROTOCOL_UNSPECIFIED)
-            bs.set_protocol(before.protocol());
-        if (bs.port() == 0)
-            bs.set_port(before.port());
+        if (bs.protocol() == v1::PROTOCOL_UNSPECIFIED) bs.set_protocol(before.protocol());
+        if (bs.port() == 0) bs.set_port(before.port());
         if (bs.protocol() != before.protocol())
             v.push_back({"backend_service.protocol",
                          "value " +
-                             (v1::Protocol_IsValid(bs.protocol())
-                                  ? v1::Protocol_Name(bs.protocol())
-                                  : std::to_string(bs.protocol())) +
+                             (v1::Protocol_IsValid(bs.protocol()) ? v1::Protocol_Name(bs.protocol())
+                                                                  : std::to_string(bs.protocol())) +
                              " differs from " + v1::Protocol_Name(before.protocol()) +
                              ": protocol is immutable (rule 3)"});
         if (bs.port() != before.port())
-            v.push_back({"backend_service.port", "value " + std::to_string(bs.port()) +
-                                                     " differs from " +
-                                                     std::to_string(before.port()) +
-                                                     ": port is immutable (rule 3)"});
+            v.push_back({"backend_service.port",
+                         "value " + std::to_string(bs.port()) + " differs from " +
+                             std::to_string(before.port()) + ": port is immutable (rule 3)"});
         throw_if_invalid(std::move(v));
         // HTTP-only fields kept from an earlier HTTP check are dropped when the method
         // becomes TCP; the same fields sent with this request are refused by validation.
         auto *hc = bs.mutable_health_check();
         if (hc->method() != v1::HEALTH_CHECK_HTTP) {
-            if (!mask_covers(applied, "health_check.path"))
-                hc->clear_path();
-            if (!mask_covers(applied, "health_check.normal_codes"))
-                hc->clear_normal_codes();
+            if (!mask_covers(applied, "health_check.path")) hc->clear_path();
+            if (!mask_covers(applied, "health_check.normal_codes")) hc->clear_normal_codes();
         }
         throw_if_invalid(validate_backend_service(bs, "backend_service"));
         apply_backend_service_defaults(&bs);
@@ -195,8 +182,7 @@ grpc::Status control_service::UpdateBackendService(ctx *,
 
 grpc::Status control_service::DeleteBackendService(ctx *,
                                                    const v1::DeleteBackendServiceRequest *req,
-                                                   google::protobuf::Empty *)
-{
+                                                   google::protobuf::Empty *) {
     return run([&] {
         require_id("load_balancer", req->load_balancer());
         require_id("name", req->name());
@@ -205,8 +191,7 @@ grpc::Status control_service::DeleteBackendService(ctx *,
         auto users = store_.listeners_using(before.load_balancer(), before.name());
         if (!users.empty()) {
             std::string names;
-            for (const auto &n : users)
-                names += (names.empty() ? "" : ", ") + q(n);
+            for (const auto &n : users) names += (names.empty() ? "" : ", ") + q(n);
             throw failed_precondition("backend service " + q(before.name()) +
                                       " is used by listener " + names +
                                       ": a backend service associated with a listener cannot "
@@ -219,14 +204,12 @@ grpc::Status control_service::DeleteBackendService(ctx *,
 }
 
 grpc::Status control_service::SetServerGroup(ctx *, const v1::SetServerGroupRequest *req,
-                                             v1::BackendService *out)
-{
+                                             v1::BackendService *out) {
     return run([&] {
         violations v;
         check_id("load_balancer", req->load_balancer(), v);
         check_id("backend_service", req->backend_service(), v);
-        if (!req->server_group().empty())
-            check_id("server_group", req->server_group(), v);
+        if (!req->server_group().empty()) check_id("server_group", req->server_group(), v);
         throw_if_invalid(std::move(v));
         store::transaction tx(store_);
         const auto before = must_bs(req->load_balancer(), req->backend_service());
@@ -239,9 +222,9 @@ grpc::Status control_service::SetServerGroup(ctx *, const v1::SetServerGroupRequ
     });
 }
 
-grpc::Status control_service::GetBackendServiceHealth(
-    ctx *, const v1::GetBackendServiceHealthRequest *req, v1::BackendServiceHealth *out)
-{
+grpc::Status control_service::GetBackendServiceHealth(ctx *,
+                                                      const v1::GetBackendServiceHealthRequest *req,
+                                                      v1::BackendServiceHealth *out) {
     return run([&] {
         require_id("load_balancer", req->load_balancer());
         require_id("backend_service", req->backend_service());
@@ -264,8 +247,7 @@ grpc::Status control_service::GetBackendServiceHealth(
         }
         out->set_failing_open(!members.empty() && !any_healthy && any_checked);
         for (const auto &d : store_.list_draining(bs.load_balancer(), bs.name(), now_unix_())) {
-            if (members.count(d.instance.id()))
-                continue;
+            if (members.count(d.instance.id())) continue;
             auto *h = out->add_instances();
             *h->mutable_instance() = d.instance;
             h->set_status(v1::DRAINING);

@@ -11,23 +11,19 @@ namespace nlb::control {
 
 namespace {
 
-std::string q(const std::string &s)
-{
+std::string q(const std::string &s) {
     return "\"" + s + "\"";
 }
 
-void require_id(const std::string &field, const std::string &value)
-{
+void require_id(const std::string &field, const std::string &value) {
     violations v;
     check_id(field, value, v);
     throw_if_invalid(std::move(v));
 }
 
-bool has_id(const v1::ServerGroup &sg, const std::string &id)
-{
+bool has_id(const v1::ServerGroup &sg, const std::string &id) {
     for (const auto &in : sg.instances())
-        if (in.id() == id)
-            return true;
+        if (in.id() == id) return true;
     return false;
 }
 
@@ -35,19 +31,16 @@ bool has_id(const v1::ServerGroup &sg, const std::string &id)
 
 void control_service::instances_left(const v1::ServerGroup &sg,
                                      const std::vector<v1::Instance> &gone,
-                                     const std::vector<v1::Instance> &joined)
-{
+                                     const std::vector<v1::Instance> &joined) {
     for (const auto &bs : store_.backend_services_using(sg.name())) {
-        for (const auto &in : gone)
-            drain(bs, sg.type(), in);
+        for (const auto &in : gone) drain(bs, sg.type(), in);
         for (const auto &in : joined)
             store_.remove_draining(bs.load_balancer(), bs.name(), in.id());
     }
 }
 
 grpc::Status control_service::CreateServerGroup(ctx *, const v1::CreateServerGroupRequest *req,
-                                                v1::ServerGroup *out)
-{
+                                                v1::ServerGroup *out) {
     return run([&] {
         violations v;
         check_id("server_group_id", req->server_group_id(), v);
@@ -56,8 +49,7 @@ grpc::Status control_service::CreateServerGroup(ctx *, const v1::CreateServerGro
         throw_if_invalid(std::move(v));
         v1::ServerGroup sg = req->server_group();
         sg.set_name(req->server_group_id());
-        for (auto &in : *sg.mutable_instances())
-            apply_instance_defaults(&in);
+        for (auto &in : *sg.mutable_instances()) apply_instance_defaults(&in);
         store::transaction tx(store_);
         if (store_.get_server_group(sg.name()))
             throw already_exists("server group " + q(sg.name()) + " already exists");
@@ -68,8 +60,7 @@ grpc::Status control_service::CreateServerGroup(ctx *, const v1::CreateServerGro
 }
 
 grpc::Status control_service::GetServerGroup(ctx *, const v1::GetServerGroupRequest *req,
-                                             v1::ServerGroupView *out)
-{
+                                             v1::ServerGroupView *out) {
     return run([&] {
         require_id("name", req->name());
         const auto sg = must_sg(req->name());
@@ -92,21 +83,19 @@ grpc::Status control_service::GetServerGroup(ctx *, const v1::GetServerGroupRequ
 }
 
 grpc::Status control_service::ListServerGroups(ctx *, const v1::ListServerGroupsRequest *req,
-                                               v1::ListServerGroupsResponse *out)
-{
+                                               v1::ListServerGroupsResponse *out) {
     return run([&] {
         violations v;
         int size = page_size_or_default(req->page_size(), v);
-        if (req->type() != v1::SERVER_GROUP_TYPE_UNSPECIFIED &&
-            req->type() != v1::VIRTUAL && req->type() != v1::AVAILABILITY)
+        if (req->type() != v1::SERVER_GROUP_TYPE_UNSPECIFIED && req->type() != v1::VIRTUAL &&
+            req->type() != v1::AVAILABILITY)
             v.push_back({"type", "value " + std::to_string(req->type()) +
                                      " is invalid: must be VIRTUAL or AVAILABILITY"});
         const bool associable = !req->associable_with_load_balancer().empty() ||
                                 !req->associable_with_backend_service().empty();
         if (associable) {
             check_id("associable_with_load_balancer", req->associable_with_load_balancer(), v);
-            check_id("associable_with_backend_service", req->associable_with_backend_service(),
-                     v);
+            check_id("associable_with_backend_service", req->associable_with_backend_service(), v);
         }
         throw_if_invalid(std::move(v));
         std::optional<v1::LoadBalancer> lb;
@@ -132,19 +121,15 @@ grpc::Status control_service::ListServerGroups(ctx *, const v1::ListServerGroups
                 }
                 page.push_back(sg);
             }
-            if (more || rows.size() < 256)
-                break;
+            if (more || rows.size() < 256) break;
         }
-        for (const auto &sg : page)
-            *out->add_server_groups() = sg;
-        if (more)
-            out->set_next_page_token(page_token(page.back().name()));
+        for (const auto &sg : page) *out->add_server_groups() = sg;
+        if (more) out->set_next_page_token(page_token(page.back().name()));
     });
 }
 
 grpc::Status control_service::UpdateServerGroup(ctx *, const v1::UpdateServerGroupRequest *req,
-                                                v1::ServerGroup *out)
-{
+                                                v1::ServerGroup *out) {
     return run([&] {
         require_id("server_group.name", req->server_group().name());
         store::transaction tx(store_);
@@ -154,8 +139,7 @@ grpc::Status control_service::UpdateServerGroup(ctx *, const v1::UpdateServerGro
         merge_masked(req->server_group(), req->update_mask(),
                      {"type", "region", "vpc", "zone", "instances"}, {"name"}, &sg, v);
         throw_if_invalid(std::move(v));
-        if (sg.type() == v1::SERVER_GROUP_TYPE_UNSPECIFIED)
-            sg.set_type(before.type());
+        if (sg.type() == v1::SERVER_GROUP_TYPE_UNSPECIFIED) sg.set_type(before.type());
         if (sg.type() != before.type())
             v.push_back({"server_group.type", "value " + std::to_string(sg.type()) +
                                                   " differs from " +
@@ -170,15 +154,12 @@ grpc::Status control_service::UpdateServerGroup(ctx *, const v1::UpdateServerGro
                                  ": the placement of a group is immutable"});
         throw_if_invalid(std::move(v));
         throw_if_invalid(validate_server_group(sg, "server_group"));
-        for (auto &in : *sg.mutable_instances())
-            apply_instance_defaults(&in);
+        for (auto &in : *sg.mutable_instances()) apply_instance_defaults(&in);
         std::vector<v1::Instance> gone, joined;
         for (const auto &in : before.instances())
-            if (!has_id(sg, in.id()))
-                gone.push_back(in);
+            if (!has_id(sg, in.id())) gone.push_back(in);
         for (const auto &in : sg.instances())
-            if (!has_id(before, in.id()))
-                joined.push_back(in);
+            if (!has_id(before, in.id())) joined.push_back(in);
         instances_left(sg, gone, joined);
         store_.put_server_group(sg, false);
         tx.commit();
@@ -187,27 +168,24 @@ grpc::Status control_service::UpdateServerGroup(ctx *, const v1::UpdateServerGro
 }
 
 grpc::Status control_service::DeleteServerGroup(ctx *, const v1::DeleteServerGroupRequest *req,
-                                                google::protobuf::Empty *)
-{
+                                                google::protobuf::Empty *) {
     return run([&] {
         require_id("name", req->name());
         store::transaction tx(store_);
         must_sg(req->name());
         auto users = store_.backend_services_using(req->name());
         if (!users.empty())
-            throw failed_precondition("server group " + q(req->name()) +
-                                      " is associated with backend service " +
-                                      q(users.front().load_balancer() + "/" +
-                                        users.front().name()) +
-                                      ": disassociate it first");
+            throw failed_precondition(
+                "server group " + q(req->name()) + " is associated with backend service " +
+                q(users.front().load_balancer() + "/" + users.front().name()) +
+                ": disassociate it first");
         store_.delete_server_group(req->name());
         tx.commit();
     });
 }
 
 grpc::Status control_service::AddInstances(ctx *, const v1::AddInstancesRequest *req,
-                                           v1::ServerGroup *out)
-{
+                                           v1::ServerGroup *out) {
     return run([&] {
         require_id("server_group", req->server_group());
         if (req->instances_size() == 0)
@@ -236,8 +214,7 @@ grpc::Status control_service::AddInstances(ctx *, const v1::AddInstancesRequest 
             apply_instance_defaults(&in);
             joined.push_back(in);
         }
-        for (const auto &in : joined)
-            *sg.add_instances() = in;
+        for (const auto &in : joined) *sg.add_instances() = in;
         instances_left(sg, {}, joined);
         store_.put_server_group(sg, false);
         tx.commit();
@@ -246,8 +223,7 @@ grpc::Status control_service::AddInstances(ctx *, const v1::AddInstancesRequest 
 }
 
 grpc::Status control_service::RemoveInstances(ctx *, const v1::RemoveInstancesRequest *req,
-                                              v1::ServerGroup *out)
-{
+                                              v1::ServerGroup *out) {
     return run([&] {
         violations v;
         check_id("server_group", req->server_group(), v);
@@ -261,8 +237,7 @@ grpc::Status control_service::RemoveInstances(ctx *, const v1::RemoveInstancesRe
         std::set<std::string> remove(req->instance_ids().begin(), req->instance_ids().end());
         for (const auto &id : remove)
             if (!has_id(sg, id))
-                throw not_found("instance " + q(id) + " not found in server group " +
-                                q(sg.name()));
+                throw not_found("instance " + q(id) + " not found in server group " + q(sg.name()));
         std::vector<v1::Instance> gone;
         v1::ServerGroup after = sg;
         after.clear_instances();

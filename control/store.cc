@@ -40,9 +40,8 @@ static_assert(sizeof(schema_steps) / sizeof(schema_steps[0]) == store::schema_ve
 
 /** A prepared statement with positional binds; finalised on destruction. */
 class statement {
-public:
-    statement(sqlite3 *db, const char *sql) : db_(db)
-    {
+  public:
+    statement(sqlite3 *db, const char *sql) : db_(db) {
         if (sqlite3_prepare_v2(db, sql, -1, &st_, nullptr) != SQLITE_OK)
             throw store_error(std::string("prepare failed: ") + sqlite3_errmsg(db));
     }
@@ -50,96 +49,78 @@ public:
     statement(const statement &) = delete;
     statement &operator=(const statement &) = delete;
 
-    statement &bind(const std::string &v)
-    {
+    statement &bind(const std::string &v) {
         sqlite3_bind_text(st_, ++n_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
         return *this;
     }
-    statement &bind_blob(const std::string &v)
-    {
+    statement &bind_blob(const std::string &v) {
         sqlite3_bind_blob(st_, ++n_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
         return *this;
     }
-    statement &bind(int64_t v)
-    {
+    statement &bind(int64_t v) {
         sqlite3_bind_int64(st_, ++n_, v);
         return *this;
     }
-    statement &bind_null()
-    {
+    statement &bind_null() {
         sqlite3_bind_null(st_, ++n_);
         return *this;
     }
     /** True while a row is available. */
-    bool step()
-    {
+    bool step() {
         int rc = sqlite3_step(st_);
-        if (rc == SQLITE_ROW)
-            return true;
-        if (rc == SQLITE_DONE)
-            return false;
+        if (rc == SQLITE_ROW) return true;
+        if (rc == SQLITE_DONE) return false;
         throw store_error(std::string("statement failed: ") + sqlite3_errmsg(db_));
     }
-    std::string text(int col)
-    {
+    std::string text(int col) {
         const auto *p = sqlite3_column_blob(st_, col);
         return std::string(static_cast<const char *>(p), sqlite3_column_bytes(st_, col));
     }
     int64_t integer(int col) { return sqlite3_column_int64(st_, col); }
 
-private:
+  private:
     sqlite3 *db_;
     sqlite3_stmt *st_ = nullptr;
     int n_ = 0;
 };
 
 template <class M>
-M parse(const std::string &blob)
-{
+M parse(const std::string &blob) {
     M m;
-    if (!m.ParseFromString(blob))
-        throw store_error("corrupt resource body in the state database");
+    if (!m.ParseFromString(blob)) throw store_error("corrupt resource body in the state database");
     return m;
 }
 
 template <class M>
-std::optional<M> one(statement &st)
-{
-    if (!st.step())
-        return std::nullopt;
+std::optional<M> one(statement &st) {
+    if (!st.step()) return std::nullopt;
     return parse<M>(st.text(0));
 }
 
 template <class M>
-std::vector<M> all(statement &st)
-{
+std::vector<M> all(statement &st) {
     std::vector<M> out;
-    while (st.step())
-        out.push_back(parse<M>(st.text(0)));
+    while (st.step()) out.push_back(parse<M>(st.text(0)));
     return out;
 }
 
-void make_parent_dir(const std::string &path)
-{
+void make_parent_dir(const std::string &path) {
     auto slash = path.rfind('/');
-    if (slash == std::string::npos || slash == 0)
-        return;
+    if (slash == std::string::npos || slash == 0) return;
     std::string dir = path.substr(0, slash);
     struct stat sb;
-    if (stat(dir.c_str(), &sb) == 0)
-        return;
+    if (stat(dir.c_str(), &sb) == 0) return;
     if (mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST)
         throw store_error("cannot create directory " + dir + ": " + std::strerror(errno));
 }
 
 }  // namespace
 
-std::unique_ptr<store> store::open(const std::string &path)
-{
+std::unique_ptr<store> store::open(const std::string &path) {
     make_parent_dir(path);
     sqlite3 *db = nullptr;
-    int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                             nullptr);
+    int rc =
+        sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
     if (rc != SQLITE_OK) {
         std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
         sqlite3_close(db);
@@ -173,8 +154,7 @@ std::unique_ptr<store> store::open(const std::string &path)
             throw store_error("schema version " + std::to_string(version) +
                               " is newer than this nlb-control supports (" +
                               std::to_string(schema_version) + ")");
-        if (version < schema_version)
-            s->migrate(version);
+        if (version < schema_version) s->migrate(version);
     } catch (const store_error &e) {
         throw store_error("state database " + path + ": " + e.what());
     }
@@ -183,13 +163,11 @@ std::unique_ptr<store> store::open(const std::string &path)
 
 store::store(sqlite3 *db, std::string path) : db_(db), path_(std::move(path)) {}
 
-store::~store()
-{
+store::~store() {
     sqlite3_close(db_);
 }
 
-void store::exec(const char *sql)
-{
+void store::exec(const char *sql) {
     char *err = nullptr;
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
         std::string msg = err ? err : sqlite3_errmsg(db_);
@@ -198,91 +176,84 @@ void store::exec(const char *sql)
     }
 }
 
-int store::version()
-{
+int store::version() {
     statement st(db_, "SELECT version FROM schema_version");
-    if (!st.step())
-        throw store_error("schema_version table is empty");
+    if (!st.step()) throw store_error("schema_version table is empty");
     return static_cast<int>(st.integer(0));
 }
 
-void store::migrate(int from)
-{
+void store::migrate(int from) {
     transaction tx(*this);
     if (from == 0)
-        exec("CREATE TABLE schema_version(version INTEGER NOT NULL);"
-             "INSERT INTO schema_version VALUES(0)");
-    for (int v = from; v < schema_version; v++)
-        exec(schema_steps[v]);
+        exec(
+            "CREATE TABLE schema_version(version INTEGER NOT NULL);"
+            "INSERT INTO schema_version VALUES(0)");
+    for (int v = from; v < schema_version; v++) exec(schema_steps[v]);
     statement(db_, "UPDATE schema_version SET version=?").bind(schema_version).step();
     tx.commit();
 }
 
-store::transaction::transaction(store &s) : s_(s)
-{
+store::transaction::transaction(store &s) : s_(s) {
     s_.exec("BEGIN IMMEDIATE");
 }
 
-store::transaction::~transaction()
-{
-    if (!done_)
-        sqlite3_exec(s_.db_, "ROLLBACK", nullptr, nullptr, nullptr);
+store::transaction::~transaction() {
+    if (!done_) sqlite3_exec(s_.db_, "ROLLBACK", nullptr, nullptr, nullptr);
 }
 
-void store::transaction::commit()
-{
+void store::transaction::commit() {
     s_.exec("COMMIT");
     done_ = true;
 }
 
 // ---------------------------------------------------------------- load balancers
 
-std::optional<v1::LoadBalancer> store::get_load_balancer(const std::string &name)
-{
+std::optional<v1::LoadBalancer> store::get_load_balancer(const std::string &name) {
     statement st(db_, "SELECT body FROM load_balancer WHERE name=?");
     st.bind(name);
     return one<v1::LoadBalancer>(st);
 }
 
-std::vector<v1::LoadBalancer> store::list_load_balancers(const std::string &after, int limit)
-{
+std::vector<v1::LoadBalancer> store::list_load_balancers(const std::string &after, int limit) {
     statement st(db_, "SELECT body FROM load_balancer WHERE name>? ORDER BY name LIMIT ?");
     st.bind(after).bind(limit);
     return all<v1::LoadBalancer>(st);
 }
 
-void store::put_load_balancer(const v1::LoadBalancer &lb, bool insert)
-{
+void store::put_load_balancer(const v1::LoadBalancer &lb, bool insert) {
     if (insert)
         statement(db_, "INSERT INTO load_balancer(name, body) VALUES(?, ?)")
-            .bind(lb.name()).bind_blob(lb.SerializeAsString()).step();
+            .bind(lb.name())
+            .bind_blob(lb.SerializeAsString())
+            .step();
     else
         statement(db_, "UPDATE load_balancer SET body=? WHERE name=?")
-            .bind_blob(lb.SerializeAsString()).bind(lb.name()).step();
+            .bind_blob(lb.SerializeAsString())
+            .bind(lb.name())
+            .step();
     statement(db_, "DELETE FROM lb_vip WHERE lb=?").bind(lb.name()).step();
     for (const auto &vip : lb.vips())
-        statement(db_, "INSERT INTO lb_vip(address, lb) VALUES(?, ?)").bind(vip).bind(lb.name())
+        statement(db_, "INSERT INTO lb_vip(address, lb) VALUES(?, ?)")
+            .bind(vip)
+            .bind(lb.name())
             .step();
 }
 
-void store::delete_load_balancer(const std::string &name)
-{
+void store::delete_load_balancer(const std::string &name) {
     statement(db_, "DELETE FROM load_balancer WHERE name=?").bind(name).step();
 }
 
-std::optional<std::string> store::vip_owner(const std::string &address)
-{
+std::optional<std::string> store::vip_owner(const std::string &address) {
     statement st(db_, "SELECT lb FROM lb_vip WHERE address=?");
     st.bind(address);
-    if (!st.step())
-        return std::nullopt;
+    if (!st.step()) return std::nullopt;
     return st.text(0);
 }
 
-int store::count_children(const std::string &lb)
-{
-    statement st(db_, "SELECT (SELECT count(*) FROM listener WHERE lb=?1) + "
-                      "(SELECT count(*) FROM backend_service WHERE lb=?1)");
+int store::count_children(const std::string &lb) {
+    statement st(db_,
+                 "SELECT (SELECT count(*) FROM listener WHERE lb=?1) + "
+                 "(SELECT count(*) FROM backend_service WHERE lb=?1)");
     st.bind(lb);
     st.step();
     return static_cast<int>(st.integer(0));
@@ -290,82 +261,82 @@ int store::count_children(const std::string &lb)
 
 // ---------------------------------------------------------------- listeners
 
-std::optional<v1::Listener> store::get_listener(const std::string &lb, const std::string &name)
-{
+std::optional<v1::Listener> store::get_listener(const std::string &lb, const std::string &name) {
     statement st(db_, "SELECT body FROM listener WHERE lb=? AND name=?");
     st.bind(lb).bind(name);
     return one<v1::Listener>(st);
 }
 
 std::vector<v1::Listener> store::list_listeners(const std::string &lb, const std::string &after,
-                                                int limit)
-{
-    statement st(db_,
-                 "SELECT body FROM listener WHERE lb=? AND name>? ORDER BY name LIMIT ?");
+                                                int limit) {
+    statement st(db_, "SELECT body FROM listener WHERE lb=? AND name>? ORDER BY name LIMIT ?");
     st.bind(lb).bind(after).bind(limit);
     return all<v1::Listener>(st);
 }
 
-void store::put_listener(const v1::Listener &l, bool insert)
-{
+void store::put_listener(const v1::Listener &l, bool insert) {
     if (insert)
-        statement(db_, "INSERT INTO listener(lb, name, protocol, port, backend_service, body) "
-                       "VALUES(?, ?, ?, ?, ?, ?)")
-            .bind(l.load_balancer()).bind(l.name()).bind(l.protocol()).bind(l.port())
-            .bind(l.backend_service()).bind_blob(l.SerializeAsString()).step();
+        statement(db_,
+                  "INSERT INTO listener(lb, name, protocol, port, backend_service, body) "
+                  "VALUES(?, ?, ?, ?, ?, ?)")
+            .bind(l.load_balancer())
+            .bind(l.name())
+            .bind(l.protocol())
+            .bind(l.port())
+            .bind(l.backend_service())
+            .bind_blob(l.SerializeAsString())
+            .step();
     else
-        statement(db_, "UPDATE listener SET protocol=?, port=?, backend_service=?, body=? "
-                       "WHERE lb=? AND name=?")
-            .bind(l.protocol()).bind(l.port()).bind(l.backend_service())
-            .bind_blob(l.SerializeAsString()).bind(l.load_balancer()).bind(l.name()).step();
+        statement(db_,
+                  "UPDATE listener SET protocol=?, port=?, backend_service=?, body=? "
+                  "WHERE lb=? AND name=?")
+            .bind(l.protocol())
+            .bind(l.port())
+            .bind(l.backend_service())
+            .bind_blob(l.SerializeAsString())
+            .bind(l.load_balancer())
+            .bind(l.name())
+            .step();
 }
 
-void store::delete_listener(const std::string &lb, const std::string &name)
-{
+void store::delete_listener(const std::string &lb, const std::string &name) {
     statement(db_, "DELETE FROM listener WHERE lb=? AND name=?").bind(lb).bind(name).step();
 }
 
-std::optional<std::string> store::listener_on(const std::string &lb, int protocol, int port)
-{
+std::optional<std::string> store::listener_on(const std::string &lb, int protocol, int port) {
     statement st(db_, "SELECT name FROM listener WHERE lb=? AND protocol=? AND port=?");
     st.bind(lb).bind(protocol).bind(port);
-    if (!st.step())
-        return std::nullopt;
+    if (!st.step()) return std::nullopt;
     return st.text(0);
 }
 
-std::vector<std::string> store::listeners_using(const std::string &lb, const std::string &bs)
-{
+std::vector<std::string> store::listeners_using(const std::string &lb, const std::string &bs) {
     statement st(db_, "SELECT name FROM listener WHERE lb=? AND backend_service=? ORDER BY name");
     st.bind(lb).bind(bs);
     std::vector<std::string> out;
-    while (st.step())
-        out.push_back(st.text(0));
+    while (st.step()) out.push_back(st.text(0));
     return out;
 }
 
 // ---------------------------------------------------------------- backend services
 
 std::optional<v1::BackendService> store::get_backend_service(const std::string &lb,
-                                                             const std::string &name)
-{
+                                                             const std::string &name) {
     statement st(db_, "SELECT body FROM backend_service WHERE lb=? AND name=?");
     st.bind(lb).bind(name);
     return one<v1::BackendService>(st);
 }
 
 std::vector<v1::BackendService> store::list_backend_services(const std::string &lb,
-                                                             const std::string &after,
-                                                             int limit)
-{
-    statement st(db_, "SELECT body FROM backend_service WHERE lb=? AND name>? "
-                      "ORDER BY name LIMIT ?");
+                                                             const std::string &after, int limit) {
+    statement st(db_,
+                 "SELECT body FROM backend_service WHERE lb=? AND name>? "
+                 "ORDER BY name LIMIT ?");
     st.bind(lb).bind(after).bind(limit);
     return all<v1::BackendService>(st);
 }
 
-void store::put_backend_service(const v1::BackendService &bs, bool insert)
-{
+void store::put_backend_service(const v1::BackendService &bs, bool insert) {
     statement st(db_, insert ? "INSERT INTO backend_service(server_group, body, lb, name) "
                                "VALUES(?, ?, ?, ?)"
                              : "UPDATE backend_service SET server_group=?, body=? "
@@ -377,14 +348,11 @@ void store::put_backend_service(const v1::BackendService &bs, bool insert)
     st.bind_blob(bs.SerializeAsString()).bind(bs.load_balancer()).bind(bs.name()).step();
 }
 
-void store::delete_backend_service(const std::string &lb, const std::string &name)
-{
-    statement(db_, "DELETE FROM backend_service WHERE lb=? AND name=?").bind(lb).bind(name)
-        .step();
+void store::delete_backend_service(const std::string &lb, const std::string &name) {
+    statement(db_, "DELETE FROM backend_service WHERE lb=? AND name=?").bind(lb).bind(name).step();
 }
 
-std::vector<v1::BackendService> store::backend_services_using(const std::string &group)
-{
+std::vector<v1::BackendService> store::backend_services_using(const std::string &group) {
     statement st(db_, "SELECT body FROM backend_service WHERE server_group=? ORDER BY lb, name");
     st.bind(group);
     return all<v1::BackendService>(st);
@@ -392,58 +360,62 @@ std::vector<v1::BackendService> store::backend_services_using(const std::string 
 
 // ---------------------------------------------------------------- server groups
 
-std::optional<v1::ServerGroup> store::get_server_group(const std::string &name)
-{
+std::optional<v1::ServerGroup> store::get_server_group(const std::string &name) {
     statement st(db_, "SELECT body FROM server_group WHERE name=?");
     st.bind(name);
     return one<v1::ServerGroup>(st);
 }
 
-std::vector<v1::ServerGroup> store::list_server_groups(const std::string &after, int limit)
-{
+std::vector<v1::ServerGroup> store::list_server_groups(const std::string &after, int limit) {
     statement st(db_, "SELECT body FROM server_group WHERE name>? ORDER BY name LIMIT ?");
     st.bind(after).bind(limit);
     return all<v1::ServerGroup>(st);
 }
 
-void store::put_server_group(const v1::ServerGroup &sg, bool insert)
-{
+void store::put_server_group(const v1::ServerGroup &sg, bool insert) {
     statement(db_, insert ? "INSERT INTO server_group(type, body, name) VALUES(?, ?, ?)"
                           : "UPDATE server_group SET type=?, body=? WHERE name=?")
-        .bind(sg.type()).bind_blob(sg.SerializeAsString()).bind(sg.name()).step();
+        .bind(sg.type())
+        .bind_blob(sg.SerializeAsString())
+        .bind(sg.name())
+        .step();
 }
 
-void store::delete_server_group(const std::string &name)
-{
+void store::delete_server_group(const std::string &name) {
     statement(db_, "DELETE FROM server_group WHERE name=?").bind(name).step();
 }
 
 // ---------------------------------------------------------------- draining
 
-void store::add_draining(const draining_instance &d)
-{
-    statement(db_, "INSERT OR REPLACE INTO draining(lb, backend_service, instance_id, "
-                   "deadline_unix, body) VALUES(?, ?, ?, ?, ?)")
-        .bind(d.load_balancer).bind(d.backend_service).bind(d.instance.id())
-        .bind(d.deadline_unix).bind_blob(d.instance.SerializeAsString()).step();
+void store::add_draining(const draining_instance &d) {
+    statement(db_,
+              "INSERT OR REPLACE INTO draining(lb, backend_service, instance_id, "
+              "deadline_unix, body) VALUES(?, ?, ?, ?, ?)")
+        .bind(d.load_balancer)
+        .bind(d.backend_service)
+        .bind(d.instance.id())
+        .bind(d.deadline_unix)
+        .bind_blob(d.instance.SerializeAsString())
+        .step();
 }
 
 void store::remove_draining(const std::string &lb, const std::string &bs,
-                            const std::string &instance_id)
-{
+                            const std::string &instance_id) {
     statement(db_, "DELETE FROM draining WHERE lb=? AND backend_service=? AND instance_id=?")
-        .bind(lb).bind(bs).bind(instance_id).step();
+        .bind(lb)
+        .bind(bs)
+        .bind(instance_id)
+        .step();
 }
 
 std::vector<draining_instance> store::list_draining(const std::string &lb, const std::string &bs,
-                                                    int64_t now_unix)
-{
-    statement st(db_, "SELECT body, deadline_unix FROM draining WHERE lb=? AND "
-                      "backend_service=? AND deadline_unix>? ORDER BY instance_id");
+                                                    int64_t now_unix) {
+    statement st(db_,
+                 "SELECT body, deadline_unix FROM draining WHERE lb=? AND "
+                 "backend_service=? AND deadline_unix>? ORDER BY instance_id");
     st.bind(lb).bind(bs).bind(now_unix);
     std::vector<draining_instance> out;
-    while (st.step())
-        out.push_back({lb, bs, parse<v1::Instance>(st.text(0)), st.integer(1)});
+    while (st.step()) out.push_back({lb, bs, parse<v1::Instance>(st.text(0)), st.integer(1)});
     return out;
 }
 

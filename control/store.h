@@ -38,7 +38,7 @@ struct draining_instance {
 };
 
 class store {
-public:
+  public:
     /** Schema version this build writes; older databases are migrated on open. */
     static constexpr int schema_version = 2;
 
@@ -55,12 +55,12 @@ public:
 
     /** BEGIN IMMEDIATE on construction; rolls back unless commit() was called. */
     class transaction {
-    public:
+      public:
         explicit transaction(store &s);
         ~transaction();
         void commit();
 
-    private:
+      private:
         store &s_;
         bool done_ = false;
     };
@@ -115,7 +115,7 @@ public:
     std::vector<draining_instance> list_draining(const std::string &lb, const std::string &bs,
                                                  int64_t now_unix);
 
-private:
+  private:
     explicit store(sqlite3 *db, std::string path);
     void exec(const char *sql);
     void migrate(int from);

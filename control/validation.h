@@ -41,16 +41,17 @@ inline constexpr int max_page_size = 1000;
 void check_id(const std::string &field, const std::string &value, violations &out);
 
 /** Checks lo <= value <= hi; the violation names the value and the range. */
-void check_range(const std::string &field, int64_t value, int64_t lo, int64_t hi,
-                 violations &out);
+void check_range(const std::string &field, int64_t value, int64_t lo, int64_t hi, violations &out);
 
 /** The canonical text of an IPv4/IPv6 address ("2001:2::1"), or nullopt if it is not one. */
 std::optional<std::string> canonical_ip(const std::string &text);
 
-/** Checks an HTTP health check path: leading '/', <= 5 levels, <= 100 chars, printable, no spaces. */
+/** Checks an HTTP health check path: leading '/', <= 5 levels, <= 100 chars, printable, no spaces.
+ */
 void check_path(const std::string &field, const std::string &path, violations &out);
 
-/** Checks a list page size (negative is refused) and returns the size to use (0 -> 50, max 1000). */
+/** Checks a list page size (negative is refused) and returns the size to use (0 -> 50, max 1000).
+ */
 int page_size_or_default(int32_t page_size, violations &out);
 
 /** Load balancer fields other than its name: VIPs and placement. */

@@ -9,8 +9,7 @@ namespace nlbctl {
 namespace {
 
 /** Options shared by create and update; update sends only the ones given. */
-void add_fields(CLI::App *c)
-{
+void add_fields(CLI::App *c) {
     c->add_option("--port", o.port, "Backend port 1-65535 (immutable after create)");
     c->add_option("--protocol", o.protocol, "tcp (immutable after create)")
         ->check(CLI::IsMember({"tcp", "udp"}));
@@ -32,8 +31,7 @@ void add_fields(CLI::App *c)
 }
 
 /** Copies the given flags into `bs` and names them in `mask`. */
-void fill(v1::BackendService *bs, google::protobuf::FieldMask *mask)
-{
+void fill(v1::BackendService *bs, google::protobuf::FieldMask *mask) {
     auto set = [&](const char *flag, const char *path, auto &&apply) {
         if (given(flag)) {
             apply();
@@ -45,7 +43,7 @@ void fill(v1::BackendService *bs, google::protobuf::FieldMask *mask)
     set("--protocol", "protocol",
         [&] { bs->set_protocol(o.protocol == "udp" ? v1::UDP : v1::TCP); });
     set("--scheduler", "scheduler", [&] {
-        bs->set_scheduler(o.scheduler == "wlc" ? v1::WLC
+        bs->set_scheduler(o.scheduler == "wlc"         ? v1::WLC
                           : o.scheduler == "source-ip" ? v1::SOURCE_IP
                                                        : v1::WRR);
     });
@@ -71,7 +69,8 @@ void fill(v1::BackendService *bs, google::protobuf::FieldMask *mask)
         hc->set_method(o.hc_method == "http" ? v1::HEALTH_CHECK_HTTP : v1::HEALTH_CHECK_TCP);
     });
     set("--hc-port", "health_check.port", [&] { hc->set_port(o.hc_port); });
-    set("--hc-timeout", "health_check.timeout_seconds", [&] { hc->set_timeout_seconds(o.hc_timeout); });
+    set("--hc-timeout", "health_check.timeout_seconds",
+        [&] { hc->set_timeout_seconds(o.hc_timeout); });
     set("--hc-interval", "health_check.interval_seconds",
         [&] { hc->set_interval_seconds(o.hc_interval); });
     set("--hc-unhealthy", "health_check.unhealthy_threshold",
@@ -98,8 +97,7 @@ void fill(v1::BackendService *bs, google::protobuf::FieldMask *mask)
 
 }  // namespace
 
-void backend_service_commands(CLI::App &app)
-{
+void backend_service_commands(CLI::App &app) {
     auto *r = app.add_subcommand("backend-service", "Backend services of a load balancer")
                   ->require_subcommand(1);
     auto *c = r->add_subcommand("create", "Create a backend service");
@@ -108,8 +106,7 @@ void backend_service_commands(CLI::App &app)
     add_fields(c);
     c->callback([] {
         action = [] {
-            if (!given("--port"))
-                throw CLI::ValidationError("--port", "is required");
+            if (!given("--port")) throw CLI::ValidationError("--port", "is required");
             v1::CreateBackendServiceRequest q;
             q.set_load_balancer(o.lb);
             q.set_backend_service_id(o.name);
@@ -157,7 +154,8 @@ void backend_service_commands(CLI::App &app)
             return call(&v1::LoadBalancing::Stub::UpdateBackendService, q);
         };
     });
-    auto *d = r->add_subcommand("delete", "Delete a backend service (not while a listener uses it)");
+    auto *d =
+        r->add_subcommand("delete", "Delete a backend service (not while a listener uses it)");
     d->add_option("NAME", o.name)->required();
     d->add_option("--lb", o.lb)->required();
     d->callback([] {
@@ -187,8 +185,8 @@ void backend_service_commands(CLI::App &app)
             return call(&v1::LoadBalancing::Stub::SetServerGroup, q);
         };
     });
-    auto *h = r->add_subcommand("health",
-                                "Show the server group with each instance's health and connections");
+    auto *h = r->add_subcommand(
+        "health", "Show the server group with each instance's health and connections");
     h->add_option("NAME", o.name)->required();
     h->add_option("--lb", o.lb)->required();
     h->callback([] {

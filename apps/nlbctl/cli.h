@@ -8,8 +8,8 @@
 #include "nlb.grpc.pb.h"
 #include "output.h"
 
-#include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
+#include <CLI/CLI.hpp>
 
 #include <chrono>
 #include <functional>
@@ -44,14 +44,12 @@ bool given(const std::string &flag);
 template <class Req, class Resp>
 int call(grpc::Status (v1::LoadBalancing::Stub::*method)(grpc::ClientContext *, const Req &,
                                                          Resp *),
-         const Req &req)
-{
+         const Req &req) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     Resp resp;
     auto st = ((*stub).*method)(&ctx, req, &resp);
-    if (!st.ok())
-        return print_error(st);
+    if (!st.ok()) return print_error(st);
     print(resp, o.output == "json" ? format::json : format::table);
     return 0;
 }

@@ -18,31 +18,26 @@ std::unique_ptr<v1::LoadBalancing::Stub> stub;
 std::function<int()> action;
 static CLI::App *app_root = nullptr;
 
-bool given(const std::string &flag)
-{
+bool given(const std::string &flag) {
     // Options belong to the sub-command that declared them: walk the parsed path.
     for (CLI::App *sub = app_root; sub;) {
-        if (auto *opt = sub->get_option_no_throw(flag); opt && opt->count() > 0)
-            return true;
+        if (auto *opt = sub->get_option_no_throw(flag); opt && opt->count() > 0) return true;
         auto subs = sub->get_subcommands();
         sub = subs.empty() ? nullptr : subs.front();
     }
     return false;
 }
 
-void add_paging(CLI::App *c)
-{
+void add_paging(CLI::App *c) {
     c->add_option("--page-size", o.page_size, "Items per page (0 = 50, at most 1000)");
     c->add_option("--page-token", o.page_token, "Continue a previous listing");
 }
 
-static v1::Protocol protocol_of(const std::string &s)
-{
+static v1::Protocol protocol_of(const std::string &s) {
     return s == "udp" ? v1::UDP : s == "tcp" ? v1::TCP : v1::PROTOCOL_UNSPECIFIED;
 }
 
-v1::Instance parse_instance(const std::string &spec)
-{
+v1::Instance parse_instance(const std::string &spec) {
     v1::Instance in;
     std::stringstream ss(spec);
     std::string item;
@@ -69,8 +64,7 @@ v1::Instance parse_instance(const std::string &spec)
 
 // ---------------------------------------------------------------- load balancers
 
-void lb_commands(CLI::App &app)
-{
+void lb_commands(CLI::App &app) {
     auto *r = app.add_subcommand("lb", "Load balancers")->require_subcommand(1);
     auto *c = r->add_subcommand("create", "Create a load balancer");
     c->add_option("NAME", o.name)->required();
@@ -83,8 +77,7 @@ void lb_commands(CLI::App &app)
             v1::CreateLoadBalancerRequest q;
             q.set_load_balancer_id(o.name);
             auto *lb = q.mutable_load_balancer();
-            for (const auto &v : o.vips)
-                lb->add_vips(v);
+            for (const auto &v : o.vips) lb->add_vips(v);
             lb->set_region(o.region);
             lb->set_vpc(o.vpc);
             lb->set_zone(o.zone);
@@ -117,8 +110,7 @@ void lb_commands(CLI::App &app)
         action = [] {
             v1::UpdateLoadBalancerRequest q;
             q.mutable_load_balancer()->set_name(o.name);
-            for (const auto &v : o.vips)
-                q.mutable_load_balancer()->add_vips(v);
+            for (const auto &v : o.vips) q.mutable_load_balancer()->add_vips(v);
             q.mutable_update_mask()->add_paths("vips");
             return call(&v1::LoadBalancing::Stub::UpdateLoadBalancer, q);
         };
@@ -136,8 +128,7 @@ void lb_commands(CLI::App &app)
 
 // ---------------------------------------------------------------- listeners
 
-void listener_commands(CLI::App &app)
-{
+void listener_commands(CLI::App &app) {
     auto *r = app.add_subcommand("listener", "Listeners")->require_subcommand(1);
     auto mode_check = CLI::IsMember({"nat", "dsr", "tunnel"});
     auto *c = r->add_subcommand("create", "Create a listener");
@@ -149,8 +140,10 @@ void listener_commands(CLI::App &app)
     c->add_option("--mode", o.mode, "nat (default), dsr or tunnel")->check(mode_check);
     c->add_option("--backend-service", o.bs)->required();
     auto mode_of = [] {
-        return o.mode == "dsr" ? v1::DSR : o.mode == "tunnel" ? v1::TUNNEL
-               : o.mode == "nat" ? v1::NAT : v1::FORWARDING_MODE_UNSPECIFIED;
+        return o.mode == "dsr"      ? v1::DSR
+               : o.mode == "tunnel" ? v1::TUNNEL
+               : o.mode == "nat"    ? v1::NAT
+                                    : v1::FORWARDING_MODE_UNSPECIFIED;
     };
     c->callback([mode_of] {
         action = [mode_of] {
@@ -227,8 +220,7 @@ void listener_commands(CLI::App &app)
 
 // ---------------------------------------------------------------- stats
 
-static void stats_commands(CLI::App &app)
-{
+static void stats_commands(CLI::App &app) {
     auto *s = app.add_subcommand("stats", "Traffic counters (needs a connected dataplane)");
     s->add_option("--lb", o.lb, "Only this load balancer");
     s->callback([] {
@@ -253,17 +245,16 @@ static void stats_commands(CLI::App &app)
 
 }  // namespace nlbctl
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     using namespace nlbctl;
     CLI::App app{"nlbctl: manage nlb load balancers through nlb-control"};
     app_root = &app;
     const char *env = std::getenv("NLB_SERVER");
     o.server = env && *env ? env : "127.0.0.1:50051";
-    app.add_option("--server", o.server, "nlb-control address: HOST:PORT or unix:/path "
-                                         "(default $NLB_SERVER, else 127.0.0.1:50051)");
-    app.add_option("--output", o.output, "table or json")
-        ->check(CLI::IsMember({"table", "json"}));
+    app.add_option("--server", o.server,
+                   "nlb-control address: HOST:PORT or unix:/path "
+                   "(default $NLB_SERVER, else 127.0.0.1:50051)");
+    app.add_option("--output", o.output, "table or json")->check(CLI::IsMember({"table", "json"}));
     app.require_subcommand(1);
     app.fallthrough();  // global options are accepted after RESOURCE VERB too
     lb_commands(app);

@@ -6,20 +6,19 @@ namespace nlbctl {
 
 namespace {
 
-v1::ServerGroupType type_of(const std::string &t)
-{
+v1::ServerGroupType type_of(const std::string &t) {
     return t == "virtual"        ? v1::VIRTUAL
            : t == "availability" ? v1::AVAILABILITY
                                  : v1::SERVER_GROUP_TYPE_UNSPECIFIED;
 }
 
-const char *instance_help = "id=ID,ip=ADDR[,port=P][,weight=W] (repeatable; port: virtual "
-                            "groups only; weight 0-100, default 10)";
+const char *instance_help =
+    "id=ID,ip=ADDR[,port=P][,weight=W] (repeatable; port: virtual "
+    "groups only; weight 0-100, default 10)";
 
 }  // namespace
 
-void server_group_commands(CLI::App &app)
-{
+void server_group_commands(CLI::App &app) {
     auto *r = app.add_subcommand("server-group", "Server groups (virtual or availability)")
                   ->require_subcommand(1);
     auto types = CLI::IsMember({"virtual", "availability"});
@@ -39,8 +38,7 @@ void server_group_commands(CLI::App &app)
             g->set_region(o.region);
             g->set_vpc(o.vpc);
             g->set_zone(o.zone);
-            for (const auto &spec : o.instances)
-                *g->add_instances() = parse_instance(spec);
+            for (const auto &spec : o.instances) *g->add_instances() = parse_instance(spec);
             return call(&v1::LoadBalancing::Stub::CreateServerGroup, q);
         };
     });
@@ -89,21 +87,19 @@ void server_group_commands(CLI::App &app)
         action = [] {
             v1::AddInstancesRequest q;
             q.set_server_group(o.name);
-            for (const auto &spec : o.instances)
-                *q.add_instances() = parse_instance(spec);
+            for (const auto &spec : o.instances) *q.add_instances() = parse_instance(spec);
             return call(&v1::LoadBalancing::Stub::AddInstances, q);
         };
     });
-    auto *m = r->add_subcommand("remove-instance",
-                                "Remove instances from a server group (they drain)");
+    auto *m =
+        r->add_subcommand("remove-instance", "Remove instances from a server group (they drain)");
     m->add_option("NAME", o.name)->required();
     m->add_option("--id", o.instance_ids, "Instance id (repeatable)")->required();
     m->callback([] {
         action = [] {
             v1::RemoveInstancesRequest q;
             q.set_server_group(o.name);
-            for (const auto &id : o.instance_ids)
-                q.add_instance_ids(id);
+            for (const auto &id : o.instance_ids) q.add_instance_ids(id);
             return call(&v1::LoadBalancing::Stub::RemoveInstances, q);
         };
     });

@@ -7,30 +7,26 @@ temp_dir *api_test::dir_ = nullptr;
 control_daemon *api_test::daemon_ = nullptr;
 std::unique_ptr<v1::LoadBalancing::Stub> api_test::stub_;
 
-void api_test::SetUpTestSuite()
-{
+void api_test::SetUpTestSuite() {
     dir_ = new temp_dir;
     daemon_ = new control_daemon(dir_->path());
     ASSERT_TRUE(daemon_->start()) << "nlb-control did not start: " << control_binary();
     stub_ = daemon_->stub();
 }
 
-void api_test::TearDownTestSuite()
-{
+void api_test::TearDownTestSuite() {
     stub_.reset();
     EXPECT_EQ(daemon_->stop(), 0);
     delete daemon_;
     delete dir_;
 }
 
-std::string api_test::unique(const std::string &prefix)
-{
+std::string api_test::unique(const std::string &prefix) {
     static int n = 0;
     return prefix + "-" + std::to_string(++n);
 }
 
-std::string api_test::make_lb(const std::string &zone)
-{
+std::string api_test::make_lb(const std::string &zone) {
     static int vip = 0;
     ++vip;
     v1::CreateLoadBalancerRequest q;
@@ -46,8 +42,7 @@ std::string api_test::make_lb(const std::string &zone)
     return lb.name();
 }
 
-std::string api_test::make_group(const std::string &zone, v1::ServerGroupType type)
-{
+std::string api_test::make_group(const std::string &zone, v1::ServerGroupType type) {
     v1::CreateServerGroupRequest q;
     q.set_server_group_id(unique("sg"));
     auto *g = q.mutable_server_group();
@@ -58,8 +53,7 @@ std::string api_test::make_group(const std::string &zone, v1::ServerGroupType ty
     auto *a = g->add_instances();
     a->set_id("a");
     a->set_address("198.19.0.11");
-    if (type == v1::VIRTUAL)
-        a->set_port(8080);
+    if (type == v1::VIRTUAL) a->set_port(8080);
     auto *b = g->add_instances();
     b->set_id("b");
     b->set_address("2001:2::12");
@@ -70,8 +64,7 @@ std::string api_test::make_group(const std::string &zone, v1::ServerGroupType ty
 }
 
 grpc::Status api_test::make_bs(const std::string &lb, const std::string &name,
-                               const std::string &group, v1::BackendService *out)
-{
+                               const std::string &group, v1::BackendService *out) {
     v1::CreateBackendServiceRequest q;
     q.set_load_balancer(lb);
     q.set_backend_service_id(name);
@@ -81,19 +74,15 @@ grpc::Status api_test::make_bs(const std::string &lb, const std::string &name,
     return call(&v1::LoadBalancing::Stub::CreateBackendService, q, out ? out : &tmp);
 }
 
-std::vector<std::string> api_test::violation_fields(const grpc::Status &st)
-{
+std::vector<std::string> api_test::violation_fields(const grpc::Status &st) {
     std::vector<std::string> fields;
     v1::Status s;
-    if (!s.ParseFromString(st.error_details()))
-        return fields;
+    if (!s.ParseFromString(st.error_details())) return fields;
     for (const auto &any : s.details()) {
-        if (any.type_url() != "type.googleapis.com/google.rpc.BadRequest")
-            continue;
+        if (any.type_url() != "type.googleapis.com/google.rpc.BadRequest") continue;
         v1::BadRequest br;
         br.ParseFromString(any.value());
-        for (const auto &fv : br.field_violations())
-            fields.push_back(fv.field());
+        for (const auto &fv : br.field_violations()) fields.push_back(fv.field());
     }
     return fields;
 }

@@ -14,7 +14,7 @@
 namespace nlb::test {
 
 class api_test : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite();
     static void TearDownTestSuite();
 
@@ -23,8 +23,7 @@ protected:
     template <class Req, class Resp>
     static grpc::Status call(grpc::Status (v1::LoadBalancing::Stub::*m)(grpc::ClientContext *,
                                                                         const Req &, Resp *),
-                             const Req &req, Resp *resp)
-    {
+                             const Req &req, Resp *resp) {
         grpc::ClientContext ctx;
         ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
         return ((*stub_).*m)(&ctx, req, resp);

@@ -13,27 +13,23 @@ namespace nlb::test {
 namespace {
 
 class cli : public ::testing::Test {
-protected:
-    static void SetUpTestSuite()
-    {
+  protected:
+    static void SetUpTestSuite() {
         dir_ = new temp_dir;
         daemon_ = new control_daemon(dir_->path());
         ASSERT_TRUE(daemon_->start());
     }
-    static void TearDownTestSuite()
-    {
+    static void TearDownTestSuite() {
         EXPECT_EQ(daemon_->stop(), 0);
         delete daemon_;
         delete dir_;
     }
-    static run_result ctl(std::vector<std::string> args)
-    {
+    static run_result ctl(std::vector<std::string> args) {
         args.insert(args.begin(), {nlbctl_binary(), "--server", daemon_->address()});
         return run_program(args);
     }
     template <class M>
-    static M json(const run_result &r)
-    {
+    static M json(const run_result &r) {
         M m;
         EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &m).ok()) << r.out;
         return m;
@@ -44,22 +40,41 @@ protected:
 temp_dir *cli::dir_ = nullptr;
 control_daemon *cli::daemon_ = nullptr;
 
-TEST_F(cli, walkthrough_create_show_update_replace_delete)
-{
-    auto r = ctl({"lb", "create", "web", "--vip", "198.18.0.10", "--vip", "2001:2::10",
-                  "--region", "r1", "--vpc", "v1", "--zone", "z1"});
+TEST_F(cli, walkthrough_create_show_update_replace_delete) {
+    auto r = ctl({"lb", "create", "web", "--vip", "198.18.0.10", "--vip", "2001:2::10", "--region",
+                  "r1", "--vpc", "v1", "--zone", "z1"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.out.find("2001:2::10"), std::string::npos);
     r = ctl({"server-group", "create", "sg1", "--type", "virtual", "--region", "r1", "--vpc", "v1",
-             "--zone", "z1", "--instance", "id=a,ip=198.19.0.11,port=8080",
-             "--instance", "id=b,ip=198.19.0.12,weight=0"});
+             "--zone", "z1", "--instance", "id=a,ip=198.19.0.11,port=8080", "--instance",
+             "id=b,ip=198.19.0.12,weight=0"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    r = ctl({"server-group", "create", "sg2", "--type", "availability", "--region", "r1",
-             "--vpc", "v1", "--zone", "z1", "--instance", "id=c,ip=198.19.0.13"});
+    r = ctl({"server-group", "create", "sg2", "--type", "availability", "--region", "r1", "--vpc",
+             "v1", "--zone", "z1", "--instance", "id=c,ip=198.19.0.13"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    r = ctl({"backend-service", "create", "api", "--lb", "web", "--port", "80", "--scheduler",
-             "wlc", "--persistence", "600", "--drain", "30", "--hc-method", "http", "--hc-path",
-             "/healthz", "--hc-codes", "2xx", "--hc-interval", "10", "--server-group", "sg1"});
+    r = ctl({"backend-service",
+             "create",
+             "api",
+             "--lb",
+             "web",
+             "--port",
+             "80",
+             "--scheduler",
+             "wlc",
+             "--persistence",
+             "600",
+             "--drain",
+             "30",
+             "--hc-method",
+             "http",
+             "--hc-path",
+             "/healthz",
+             "--hc-codes",
+             "2xx",
+             "--hc-interval",
+             "10",
+             "--server-group",
+             "sg1"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     r = ctl({"--output", "json", "backend-service", "show", "api", "--lb", "web"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -81,8 +96,8 @@ TEST_F(cli, walkthrough_create_show_update_replace_delete)
     EXPECT_NE(r.out.find("INITIAL"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("198.19.0.12"), std::string::npos);
     // Edit: only the given option changes (global options may follow the verb).
-    r = ctl({"backend-service", "update", "api", "--lb", "web", "--hc-unhealthy", "5",
-             "--output", "json"});
+    r = ctl({"backend-service", "update", "api", "--lb", "web", "--hc-unhealthy", "5", "--output",
+             "json"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     bs = json<v1::BackendService>(r);
     EXPECT_EQ(bs.health_check().unhealthy_threshold(), 5);
@@ -115,13 +130,12 @@ TEST_F(cli, walkthrough_create_show_update_replace_delete)
     EXPECT_NE(r.out.find("UNUSED"), std::string::npos) << r.out;
 }
 
-TEST_F(cli, lb_crud_and_errors)
-{
+TEST_F(cli, lb_crud_and_errors) {
     auto r = ctl({"lb", "create", "edge", "--vip", "198.18.1.1", "--region", "r", "--vpc", "v",
                   "--zone", "z"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    r = ctl({"lb", "create", "edge", "--vip", "198.18.1.2", "--region", "r", "--vpc", "v",
-             "--zone", "z"});
+    r = ctl({"lb", "create", "edge", "--vip", "198.18.1.2", "--region", "r", "--vpc", "v", "--zone",
+             "z"});
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_EQ(r.err.rfind("ALREADY_EXISTS: ", 0), 0u) << r.err;
     r = ctl({"lb", "update", "edge", "--vip", "198.18.1.3", "--output", "json"});
@@ -146,8 +160,7 @@ TEST_F(cli, lb_crud_and_errors)
     EXPECT_EQ(ctl({"lb", "show", "edge"}).exit_code, 1);
 }
 
-TEST_F(cli, server_from_environment_help_and_usage_errors)
-{
+TEST_F(cli, server_from_environment_help_and_usage_errors) {
     auto r = run_program({nlbctl_binary(), "lb", "list"}, {"NLB_SERVER=" + daemon_->address()});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.out.find("NAME"), std::string::npos);
@@ -166,7 +179,8 @@ TEST_F(cli, server_from_environment_help_and_usage_errors)
              "--zone", "z", "--instance", "id=a,ip=198.19.0.1,colour=red"});
     EXPECT_EQ(r.exit_code, 2);
     // Unreachable server: non-zero, UNAVAILABLE.
-    r = run_program({nlbctl_binary(), "--server", "unix:" + dir_->path() + "/nothing", "lb", "list"});
+    r = run_program(
+        {nlbctl_binary(), "--server", "unix:" + dir_->path() + "/nothing", "lb", "list"});
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_EQ(r.err.rfind("UNAVAILABLE: ", 0), 0u) << r.err;
 }

@@ -17,53 +17,44 @@ namespace nlb::test {
 
 namespace {
 
-std::string env_or(const char *name, const char *fallback)
-{
+std::string env_or(const char *name, const char *fallback) {
     const char *v = std::getenv(name);
     return v && *v ? v : fallback;
 }
 
-std::string slurp(const std::string &path)
-{
+std::string slurp(const std::string &path) {
     std::ifstream f(path);
     std::stringstream ss;
     ss << f.rdbuf();
     return ss.str();
 }
 
-int decode(int status)
-{
+int decode(int status) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 }  // namespace
 
-std::string control_binary()
-{
+std::string control_binary() {
     return env_or("NLB_CONTROL", "nlb-control");
 }
 
-std::string nlbctl_binary()
-{
+std::string nlbctl_binary() {
     return env_or("NLBCTL", "nlbctl");
 }
 
-temp_dir::temp_dir()
-{
+temp_dir::temp_dir() {
     std::string templ = env_or("TMPDIR", "/tmp") + "/nlb-control-test.XXXXXX";
-    if (!mkdtemp(templ.data()))
-        std::abort();
+    if (!mkdtemp(templ.data())) std::abort();
     path_ = templ;
 }
 
-temp_dir::~temp_dir()
-{
+temp_dir::~temp_dir() {
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
 }
 
-run_result run_program(const std::vector<std::string> &argv, const std::vector<std::string> &env)
-{
+run_result run_program(const std::vector<std::string> &argv, const std::vector<std::string> &env) {
     static int seq = 0;
     std::string base = env_or("TMPDIR", "/tmp") + "/nlb-run." + std::to_string(getpid()) + "." +
                        std::to_string(seq++);
@@ -74,11 +65,9 @@ run_result run_program(const std::vector<std::string> &argv, const std::vector<s
         int fe = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
         dup2(fo, 1);
         dup2(fe, 2);
-        for (const auto &e : env)
-            putenv(const_cast<char *>(e.c_str()));
+        for (const auto &e : env) putenv(const_cast<char *>(e.c_str()));
         std::vector<char *> args;
-        for (const auto &a : argv)
-            args.push_back(const_cast<char *>(a.c_str()));
+        for (const auto &a : argv) args.push_back(const_cast<char *>(a.c_str()));
         args.push_back(nullptr);
         execv(args[0], args.data());
         _exit(127);
@@ -92,18 +81,13 @@ run_result run_program(const std::vector<std::string> &argv, const std::vector<s
 }
 
 control_daemon::control_daemon(const std::string &dir)
-    : socket_(dir + "/control.sock"), state_(dir + "/state.db")
-{
+    : socket_(dir + "/control.sock"), state_(dir + "/state.db") {}
+
+control_daemon::~control_daemon() {
+    if (pid_ > 0) kill9();
 }
 
-control_daemon::~control_daemon()
-{
-    if (pid_ > 0)
-        kill9();
-}
-
-bool control_daemon::start()
-{
+bool control_daemon::start() {
     pid_ = fork();
     if (pid_ == 0) {
         std::string listen = "unix:" + socket_;
@@ -128,10 +112,8 @@ bool control_daemon::start()
     return false;
 }
 
-int control_daemon::stop()
-{
-    if (pid_ <= 0)
-        return -1;
+int control_daemon::stop() {
+    if (pid_ <= 0) return -1;
     kill(pid_, SIGTERM);
     int status = 0;
     waitpid(pid_, &status, 0);
@@ -139,23 +121,19 @@ int control_daemon::stop()
     return decode(status);
 }
 
-void control_daemon::kill9()
-{
-    if (pid_ <= 0)
-        return;
+void control_daemon::kill9() {
+    if (pid_ <= 0) return;
     kill(pid_, SIGKILL);
     int status = 0;
     waitpid(pid_, &status, 0);
     pid_ = -1;
 }
 
-std::shared_ptr<grpc::Channel> control_daemon::channel() const
-{
+std::shared_ptr<grpc::Channel> control_daemon::channel() const {
     return grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
 }
 
-std::unique_ptr<v1::LoadBalancing::Stub> control_daemon::stub() const
-{
+std::unique_ptr<v1::LoadBalancing::Stub> control_daemon::stub() const {
     return v1::LoadBalancing::NewStub(channel());
 }
 

@@ -19,12 +19,12 @@ namespace nlb::test {
 
 /** A fresh directory under $TMPDIR (or /tmp), removed by the destructor. */
 class temp_dir {
-public:
+  public:
     temp_dir();
     ~temp_dir();
     const std::string &path() const { return path_; }
 
-private:
+  private:
     std::string path_;
 };
 
@@ -39,7 +39,7 @@ run_result run_program(const std::vector<std::string> &argv,
                        const std::vector<std::string> &env = {});
 
 class control_daemon {
-public:
+  public:
     /** Uses dir/control.sock and dir/state.db. */
     explicit control_daemon(const std::string &dir);
     ~control_daemon();
@@ -57,7 +57,7 @@ public:
     std::string address() const { return "unix:" + socket_; }
     const std::string &state_path() const { return state_; }
 
-private:
+  private:
     std::string socket_, state_;
     pid_t pid_ = -1;
 };

@@ -23,15 +23,13 @@ using google::protobuf::util::MessageDifferencer;
 
 template <class Req, class Resp>
 grpc::Status call(lbs &stub, grpc::Status (lbs::*m)(grpc::ClientContext *, const Req &, Resp *),
-                  const Req &req, Resp *resp)
-{
+                  const Req &req, Resp *resp) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     return (stub.*m)(&ctx, req, resp);
 }
 
-std::string sql_text(const std::string &db_path, const std::string &sql)
-{
+std::string sql_text(const std::string &db_path, const std::string &sql) {
     sqlite3 *db = nullptr;
     EXPECT_EQ(sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
     std::string out;
@@ -48,8 +46,7 @@ std::string sql_text(const std::string &db_path, const std::string &sql)
     return out;
 }
 
-v1::ServerGroup group(const std::string &name)
-{
+v1::ServerGroup group(const std::string &name) {
     v1::ServerGroup g;
     g.set_type(v1::VIRTUAL);
     g.set_region("r1");
@@ -63,8 +60,7 @@ v1::ServerGroup group(const std::string &name)
     return g;
 }
 
-TEST(durability, restart_keeps_every_resource)
-{
+TEST(durability, restart_keeps_every_resource) {
     temp_dir dir;
     control_daemon d(dir.path());
     ASSERT_TRUE(d.start());
@@ -160,8 +156,7 @@ TEST(durability, restart_keeps_every_resource)
     EXPECT_EQ(d.stop(), 0);
 }
 
-TEST(durability, sigkill_during_1000_writes_loses_no_acknowledged_write)
-{
+TEST(durability, sigkill_during_1000_writes_loses_no_acknowledged_write) {
     temp_dir dir;
     control_daemon d(dir.path());
     ASSERT_TRUE(d.start());
@@ -174,8 +169,7 @@ TEST(durability, sigkill_during_1000_writes_loses_no_acknowledged_write)
             q.set_server_group_id("g" + std::to_string(10000 + i));
             *q.mutable_server_group() = group("");
             v1::ServerGroup out;
-            if (!call(*stub, &lbs::CreateServerGroup, q, &out).ok())
-                return;  // the server is gone
+            if (!call(*stub, &lbs::CreateServerGroup, q, &out).ok()) return;  // the server is gone
             acked[i] = 1;
             n_acked++;
         }
@@ -216,8 +210,7 @@ TEST(durability, sigkill_during_1000_writes_loses_no_acknowledged_write)
     EXPECT_EQ(d.stop(), 0);
 }
 
-TEST(durability, unusable_state_or_flags_exit_2)
-{
+TEST(durability, unusable_state_or_flags_exit_2) {
     temp_dir dir;
     const auto bin = control_binary();
     auto garbage = dir.path() + "/garbage.db";
@@ -248,15 +241,15 @@ TEST(durability, unusable_state_or_flags_exit_2)
     EXPECT_NE(r.out.find("--listen"), std::string::npos);
 }
 
-TEST(durability, version_1_database_is_migrated)
-{
+TEST(durability, version_1_database_is_migrated) {
     temp_dir dir;
     control_daemon d(dir.path());
     ASSERT_TRUE(d.start());
     d.stop();
     // Turn it back into a version-1 database (no draining table), with a resource in it.
-    sql_text(d.state_path(), "DROP TABLE draining; UPDATE schema_version SET version=1;"
-                             "INSERT INTO load_balancer(name, body) VALUES('old', x'')");
+    sql_text(d.state_path(),
+             "DROP TABLE draining; UPDATE schema_version SET version=1;"
+             "INSERT INTO load_balancer(name, body) VALUES('old', x'')");
     ASSERT_TRUE(d.start());
     d.stop();
     EXPECT_EQ(sql_text(d.state_path(), "SELECT version FROM schema_version"), "2\n");

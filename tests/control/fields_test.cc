@@ -24,96 +24,186 @@ struct field_case {
     const char *value;  // invalid: the value text in the message
 };
 
-void PrintTo(const field_case &c, std::ostream *os)
-{
+void PrintTo(const field_case &c, std::ostream *os) {
     *os << c.what;
 }
 
-v1::HealthCheck &hc(v1::BackendService &b)
-{
+v1::HealthCheck &hc(v1::BackendService &b) {
     return *b.mutable_health_check();
 }
 
-void http(v1::BackendService &b)
-{
+void http(v1::BackendService &b) {
     hc(b).set_method(v1::HEALTH_CHECK_HTTP);
 }
 
 const field_case backend_service_cases[] = {
     {"port 1", [](auto &b) { b.set_port(1); }, true, "", ""},
     {"port 65535", [](auto &b) { b.set_port(65535); }, true, "", ""},
-    {"port 0 (required)", [](auto &b) { b.set_port(0); }, false, "backend_service.port", "required"},
+    {"port 0 (required)", [](auto &b) { b.set_port(0); }, false, "backend_service.port",
+     "required"},
     {"port 65536", [](auto &b) { b.set_port(65536); }, false, "backend_service.port", "65536"},
     {"port -1", [](auto &b) { b.set_port(-1); }, false, "backend_service.port", "-1"},
     {"protocol TCP", [](auto &b) { b.set_protocol(v1::TCP); }, true, "", ""},
-    {"protocol UDP", [](auto &b) { b.set_protocol(v1::UDP); }, false, "backend_service.protocol", "UDP"},
+    {"protocol UDP", [](auto &b) { b.set_protocol(v1::UDP); }, false, "backend_service.protocol",
+     "UDP"},
     {"scheduler WLC", [](auto &b) { b.set_scheduler(v1::WLC); }, true, "", ""},
     {"scheduler SOURCE_IP", [](auto &b) { b.set_scheduler(v1::SOURCE_IP); }, true, "", ""},
     {"scheduler 4", [](auto &b) { b.set_scheduler(static_cast<v1::Scheduler>(4)); }, false,
      "backend_service.scheduler", "4"},
-    {"persistence 1", [](auto &b) { b.set_session_persistence(true); b.set_persistence_timeout_seconds(1); }, true, "", ""},
-    {"persistence 3600", [](auto &b) { b.set_session_persistence(true); b.set_persistence_timeout_seconds(3600); }, true, "", ""},
-    {"persistence 0", [](auto &b) { b.set_session_persistence(true); b.set_persistence_timeout_seconds(0); }, false,
-     "backend_service.persistence_timeout_seconds", "0"},
-    {"persistence 3601", [](auto &b) { b.set_session_persistence(true); b.set_persistence_timeout_seconds(3601); }, false,
-     "backend_service.persistence_timeout_seconds", "3601"},
+    {"persistence 1",
+     [](auto &b) {
+         b.set_session_persistence(true);
+         b.set_persistence_timeout_seconds(1);
+     },
+     true, "", ""},
+    {"persistence 3600",
+     [](auto &b) {
+         b.set_session_persistence(true);
+         b.set_persistence_timeout_seconds(3600);
+     },
+     true, "", ""},
+    {"persistence 0",
+     [](auto &b) {
+         b.set_session_persistence(true);
+         b.set_persistence_timeout_seconds(0);
+     },
+     false, "backend_service.persistence_timeout_seconds", "0"},
+    {"persistence 3601",
+     [](auto &b) {
+         b.set_session_persistence(true);
+         b.set_persistence_timeout_seconds(3601);
+     },
+     false, "backend_service.persistence_timeout_seconds", "3601"},
     {"drain 0", [](auto &b) { b.set_drain_timeout_seconds(0); }, true, "", ""},
     {"drain 3600", [](auto &b) { b.set_drain_timeout_seconds(3600); }, true, "", ""},
-    {"drain -1", [](auto &b) { b.set_drain_timeout_seconds(-1); }, false, "backend_service.drain_timeout_seconds", "-1"},
-    {"drain 3601", [](auto &b) { b.set_drain_timeout_seconds(3601); }, false, "backend_service.drain_timeout_seconds", "3601"},
+    {"drain -1", [](auto &b) { b.set_drain_timeout_seconds(-1); }, false,
+     "backend_service.drain_timeout_seconds", "-1"},
+    {"drain 3601", [](auto &b) { b.set_drain_timeout_seconds(3601); }, false,
+     "backend_service.drain_timeout_seconds", "3601"},
     {"hc method 3", [](auto &b) { hc(b).set_method(static_cast<v1::HealthCheckMethod>(3)); }, false,
      "backend_service.health_check.method", "3"},
     {"hc port 1", [](auto &b) { hc(b).set_port(1); }, true, "", ""},
     {"hc port 65535", [](auto &b) { hc(b).set_port(65535); }, true, "", ""},
-    {"hc port 0", [](auto &b) { hc(b).set_port(0); }, false, "backend_service.health_check.port", "0"},
-    {"hc port 65536", [](auto &b) { hc(b).set_port(65536); }, false, "backend_service.health_check.port", "65536"},
+    {"hc port 0", [](auto &b) { hc(b).set_port(0); }, false, "backend_service.health_check.port",
+     "0"},
+    {"hc port 65536", [](auto &b) { hc(b).set_port(65536); }, false,
+     "backend_service.health_check.port", "65536"},
     {"hc timeout 2", [](auto &b) { hc(b).set_timeout_seconds(2); }, true, "", ""},
     {"hc timeout 60", [](auto &b) { hc(b).set_timeout_seconds(60); }, true, "", ""},
-    {"hc timeout 1", [](auto &b) { hc(b).set_timeout_seconds(1); }, false, "backend_service.health_check.timeout_seconds", "1"},
-    {"hc timeout 61", [](auto &b) { hc(b).set_timeout_seconds(61); }, false, "backend_service.health_check.timeout_seconds", "61"},
+    {"hc timeout 1", [](auto &b) { hc(b).set_timeout_seconds(1); }, false,
+     "backend_service.health_check.timeout_seconds", "1"},
+    {"hc timeout 61", [](auto &b) { hc(b).set_timeout_seconds(61); }, false,
+     "backend_service.health_check.timeout_seconds", "61"},
     {"hc interval 5", [](auto &b) { hc(b).set_interval_seconds(5); }, true, "", ""},
     {"hc interval 300", [](auto &b) { hc(b).set_interval_seconds(300); }, true, "", ""},
-    {"hc interval 4", [](auto &b) { hc(b).set_interval_seconds(4); }, false, "backend_service.health_check.interval_seconds", "4"},
-    {"hc interval 301", [](auto &b) { hc(b).set_interval_seconds(301); }, false, "backend_service.health_check.interval_seconds", "301"},
+    {"hc interval 4", [](auto &b) { hc(b).set_interval_seconds(4); }, false,
+     "backend_service.health_check.interval_seconds", "4"},
+    {"hc interval 301", [](auto &b) { hc(b).set_interval_seconds(301); }, false,
+     "backend_service.health_check.interval_seconds", "301"},
     {"unhealthy 1", [](auto &b) { hc(b).set_unhealthy_threshold(1); }, true, "", ""},
     {"unhealthy 5", [](auto &b) { hc(b).set_unhealthy_threshold(5); }, true, "", ""},
-    {"unhealthy 0", [](auto &b) { hc(b).set_unhealthy_threshold(0); }, false, "backend_service.health_check.unhealthy_threshold", "0"},
-    {"unhealthy 6", [](auto &b) { hc(b).set_unhealthy_threshold(6); }, false, "backend_service.health_check.unhealthy_threshold", "6"},
+    {"unhealthy 0", [](auto &b) { hc(b).set_unhealthy_threshold(0); }, false,
+     "backend_service.health_check.unhealthy_threshold", "0"},
+    {"unhealthy 6", [](auto &b) { hc(b).set_unhealthy_threshold(6); }, false,
+     "backend_service.health_check.unhealthy_threshold", "6"},
     {"healthy 1", [](auto &b) { hc(b).set_healthy_threshold(1); }, true, "", ""},
     {"healthy 5", [](auto &b) { hc(b).set_healthy_threshold(5); }, true, "", ""},
-    {"healthy 0", [](auto &b) { hc(b).set_healthy_threshold(0); }, false, "backend_service.health_check.healthy_threshold", "0"},
-    {"healthy 6", [](auto &b) { hc(b).set_healthy_threshold(6); }, false, "backend_service.health_check.healthy_threshold", "6"},
+    {"healthy 0", [](auto &b) { hc(b).set_healthy_threshold(0); }, false,
+     "backend_service.health_check.healthy_threshold", "0"},
+    {"healthy 6", [](auto &b) { hc(b).set_healthy_threshold(6); }, false,
+     "backend_service.health_check.healthy_threshold", "6"},
     {"codes with TCP", [](auto &b) { hc(b).add_normal_codes(v1::STATUS_2XX); }, false,
      "backend_service.health_check.normal_codes", "HTTP only"},
-    {"path with TCP", [](auto &b) { hc(b).set_path("/"); }, false, "backend_service.health_check.path", "HTTP only"},
-    {"codes 4xx (HTTP)", [](auto &b) { http(b); hc(b).add_normal_codes(v1::STATUS_4XX); }, true, "", ""},
-    {"codes all three (HTTP)", [](auto &b) { http(b); hc(b).add_normal_codes(v1::STATUS_2XX);
-        hc(b).add_normal_codes(v1::STATUS_3XX); hc(b).add_normal_codes(v1::STATUS_4XX); }, true, "", ""},
-    {"codes twice (HTTP)", [](auto &b) { http(b); hc(b).add_normal_codes(v1::STATUS_2XX);
-        hc(b).add_normal_codes(v1::STATUS_2XX); }, false, "backend_service.health_check.normal_codes[1]", "STATUS_2XX"},
-    {"codes unspecified (HTTP)", [](auto &b) { http(b); hc(b).add_normal_codes(v1::STATUS_CODE_CLASS_UNSPECIFIED); },
+    {"path with TCP", [](auto &b) { hc(b).set_path("/"); }, false,
+     "backend_service.health_check.path", "HTTP only"},
+    {"codes 4xx (HTTP)",
+     [](auto &b) {
+         http(b);
+         hc(b).add_normal_codes(v1::STATUS_4XX);
+     },
+     true, "", ""},
+    {"codes all three (HTTP)",
+     [](auto &b) {
+         http(b);
+         hc(b).add_normal_codes(v1::STATUS_2XX);
+         hc(b).add_normal_codes(v1::STATUS_3XX);
+         hc(b).add_normal_codes(v1::STATUS_4XX);
+     },
+     true, "", ""},
+    {"codes twice (HTTP)",
+     [](auto &b) {
+         http(b);
+         hc(b).add_normal_codes(v1::STATUS_2XX);
+         hc(b).add_normal_codes(v1::STATUS_2XX);
+     },
+     false, "backend_service.health_check.normal_codes[1]", "STATUS_2XX"},
+    {"codes unspecified (HTTP)",
+     [](auto &b) {
+         http(b);
+         hc(b).add_normal_codes(v1::STATUS_CODE_CLASS_UNSPECIFIED);
+     },
      false, "backend_service.health_check.normal_codes[0]", "0"},
-    {"path / (HTTP)", [](auto &b) { http(b); hc(b).set_path("/"); }, true, "", ""},
-    {"path 5 levels", [](auto &b) { http(b); hc(b).set_path("/a/b/c/d/e"); }, true, "", ""},
-    {"path 6 levels", [](auto &b) { http(b); hc(b).set_path("/a/b/c/d/e/f"); }, false,
-     "backend_service.health_check.path", "/a/b/c/d/e/f"},
-    {"path without /", [](auto &b) { http(b); hc(b).set_path("health"); }, false,
-     "backend_service.health_check.path", "health"},
-    {"path empty", [](auto &b) { http(b); hc(b).set_path(""); }, false, "backend_service.health_check.path", "\"\""},
-    {"path 100 chars", [](auto &b) { http(b); hc(b).set_path("/" + std::string(99, 'x')); }, true, "", ""},
-    {"path 101 chars", [](auto &b) { http(b); hc(b).set_path("/" + std::string(100, 'x')); }, false,
-     "backend_service.health_check.path", "101 characters"},
-    {"path with space", [](auto &b) { http(b); hc(b).set_path("/a b"); }, false,
-     "backend_service.health_check.path", "/a b"},
-    {"path with query", [](auto &b) { http(b); hc(b).set_path("/health?full=1"); }, true, "", ""},
-    {"server group bad name", [](auto &b) { b.set_server_group("a b"); }, false, "backend_service.server_group", "a b"},
+    {"path / (HTTP)",
+     [](auto &b) {
+         http(b);
+         hc(b).set_path("/");
+     },
+     true, "", ""},
+    {"path 5 levels",
+     [](auto &b) {
+         http(b);
+         hc(b).set_path("/a/b/c/d/e");
+     },
+     true, "", ""},
+    {"path 6 levels",
+     [](auto &b) {
+         http(b);
+         hc(b).set_path("/a/b/c/d/e/f");
+     },
+     false, "backend_service.health_check.path", "/a/b/c/d/e/f"},
+    {"path without /",
+     [](auto &b) {
+         http(b);
+         hc(b).set_path("health");
+     },
+     false, "backend_service.health_check.path", "health"},
+    {"path empty",
+     [](auto &b) {
+         http(b);
+         hc(b).set_path("");
+     },
+     false, "backend_service.health_check.path", "\"\""},
+    {"path 100 chars",
+     [](auto &b) {
+         http(b);
+         hc(b).set_path("/" + std::string(99, 'x'));
+     },
+     true, "", ""},
+    {"path 101 chars",
+     [](auto &b) {
+         http(b);
+         hc(b).set_path("/" + std::string(100, 'x'));
+     },
+     false, "backend_service.health_check.path", "101 characters"},
+    {"path with space",
+     [](auto &b) {
+         http(b);
+         hc(b).set_path("/a b");
+     },
+     false, "backend_service.health_check.path", "/a b"},
+    {"path with query",
+     [](auto &b) {
+         http(b);
+         hc(b).set_path("/health?full=1");
+     },
+     true, "", ""},
+    {"server group bad name", [](auto &b) { b.set_server_group("a b"); }, false,
+     "backend_service.server_group", "a b"},
 };
 
-class backend_service_fields : public api_test,
-                               public ::testing::WithParamInterface<field_case> {};
+class backend_service_fields : public api_test, public ::testing::WithParamInterface<field_case> {};
 
-TEST_P(backend_service_fields, boundary)
-{
+TEST_P(backend_service_fields, boundary) {
     static const std::string lb = make_lb();
     const auto &c = GetParam();
     v1::CreateBackendServiceRequest q;
@@ -159,13 +249,11 @@ INSTANTIATE_TEST_SUITE_P(all, backend_service_fields, ::testing::ValuesIn(backen
                          [](const auto &info) {
                              std::string n = info.param.what;
                              for (auto &ch : n)
-                                 if (!isalnum(static_cast<unsigned char>(ch)))
-                                     ch = '_';
+                                 if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
                              return n;
                          });
 
-TEST_F(api_test, backend_service_defaults)
-{
+TEST_F(api_test, backend_service_defaults) {
     const auto lb = make_lb();
     v1::BackendService tcp;
     ASSERT_TRUE(make_bs(lb, "plain", "", &tcp).ok());
@@ -200,13 +288,12 @@ TEST_F(api_test, backend_service_defaults)
     EXPECT_EQ(h.health_check().path(), "/");
 }
 
-TEST_F(api_test, names)
-{
+TEST_F(api_test, names) {
     const auto lb = make_lb();
     EXPECT_TRUE(make_bs(lb, std::string(64, 'n'), "").ok());
     EXPECT_TRUE(make_bs(lb, "A-z_0.9", "").ok());
-    for (const std::string &bad : {std::string(65, 'n'), std::string(""), std::string("a/b"),
-                                  std::string("sp ace")}) {
+    for (const std::string &bad :
+         {std::string(65, 'n'), std::string(""), std::string("a/b"), std::string("sp ace")}) {
         auto st = make_bs(lb, bad, "");
         EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad;
         EXPECT_NE(st.error_message().find("backend_service_id"), std::string::npos);
@@ -216,14 +303,12 @@ TEST_F(api_test, names)
     EXPECT_NE(dup.error_message().find("A-z_0.9"), std::string::npos);
 }
 
-TEST_F(api_test, load_balancer_fields)
-{
+TEST_F(api_test, load_balancer_fields) {
     auto create = [](const std::string &name, std::vector<std::string> vips,
                      const std::string &zone = "z1") {
         v1::CreateLoadBalancerRequest q;
         q.set_load_balancer_id(name);
-        for (auto &v : vips)
-            q.mutable_load_balancer()->add_vips(v);
+        for (auto &v : vips) q.mutable_load_balancer()->add_vips(v);
         q.mutable_load_balancer()->set_region("r1");
         q.mutable_load_balancer()->set_vpc("v1");
         q.mutable_load_balancer()->set_zone(zone);
@@ -231,15 +316,14 @@ TEST_F(api_test, load_balancer_fields)
         return std::pair(call(&v1::LoadBalancing::Stub::CreateLoadBalancer, q, &out), out);
     };
     std::vector<std::string> sixteen;
-    for (int i = 0; i < 16; i++)
-        sixteen.push_back("198.18.200." + std::to_string(i + 1));
+    for (int i = 0; i < 16; i++) sixteen.push_back("198.18.200." + std::to_string(i + 1));
     auto [ok16, lb16] = create(unique("lb"), sixteen);
     EXPECT_TRUE(ok16.ok()) << ok16.error_message();
     auto seventeen = sixteen;
-    for (auto &v : seventeen)
-        v[8] = '1';  // 198.18.100.x
+    for (auto &v : seventeen) v[8] = '1';  // 198.18.100.x
     seventeen.push_back("198.18.201.1");
-    EXPECT_EQ(create(unique("lb"), seventeen).first.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(create(unique("lb"), seventeen).first.error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_EQ(create(unique("lb"), {}).first.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     auto bad = create(unique("lb"), {"198.18.0.300"}).first;
     EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -261,8 +345,7 @@ TEST_F(api_test, load_balancer_fields)
               grpc::StatusCode::ALREADY_EXISTS);
 }
 
-TEST_F(api_test, listener_fields)
-{
+TEST_F(api_test, listener_fields) {
     const auto lb = make_lb();
     ASSERT_TRUE(make_bs(lb, "svc", "").ok());
     auto create = [&](int port, v1::ForwardingMode mode = v1::FORWARDING_MODE_UNSPECIFIED) {
@@ -292,8 +375,7 @@ TEST_F(api_test, listener_fields)
     EXPECT_NE(same_port.error_message().find(l1.name()), std::string::npos);
 }
 
-TEST_F(api_test, instance_fields)
-{
+TEST_F(api_test, instance_fields) {
     auto create = [](v1::ServerGroupType type, std::function<void(v1::Instance &)> set) {
         v1::CreateServerGroupRequest q;
         q.set_server_group_id(unique("sg"));
@@ -322,15 +404,18 @@ TEST_F(api_test, instance_fields)
         {v1::VIRTUAL, [](auto &i) { i.set_weight(0); }, true, ""},
         {v1::VIRTUAL, [](auto &i) { i.set_weight(100); }, true, ""},
         {v1::VIRTUAL, [](auto &i) { i.set_weight(-1); }, false, "server_group.instances[0].weight"},
-        {v1::VIRTUAL, [](auto &i) { i.set_weight(101); }, false, "server_group.instances[0].weight"},
+        {v1::VIRTUAL, [](auto &i) { i.set_weight(101); }, false,
+         "server_group.instances[0].weight"},
         {v1::VIRTUAL, [](auto &i) { i.set_port(1); }, true, ""},
         {v1::VIRTUAL, [](auto &i) { i.set_port(65535); }, true, ""},
         {v1::VIRTUAL, [](auto &i) { i.set_port(0); }, false, "server_group.instances[0].port"},
         {v1::VIRTUAL, [](auto &i) { i.set_port(65536); }, false, "server_group.instances[0].port"},
         {v1::AVAILABILITY, [](auto &) {}, true, ""},
-        {v1::AVAILABILITY, [](auto &i) { i.set_port(80); }, false, "server_group.instances[0].port"},
+        {v1::AVAILABILITY, [](auto &i) { i.set_port(80); }, false,
+         "server_group.instances[0].port"},
         {v1::VIRTUAL, [](auto &i) { i.set_address("2001:2::1"); }, true, ""},
-        {v1::VIRTUAL, [](auto &i) { i.set_address("host.example"); }, false, "server_group.instances[0].address"},
+        {v1::VIRTUAL, [](auto &i) { i.set_address("host.example"); }, false,
+         "server_group.instances[0].address"},
         {v1::VIRTUAL, [](auto &i) { i.set_id(""); }, false, "server_group.instances[0].id"},
         {v1::SERVER_GROUP_TYPE_UNSPECIFIED, [](auto &) {}, false, "server_group.type"},
     };
@@ -347,8 +432,7 @@ TEST_F(api_test, instance_fields)
     }
 }
 
-TEST_F(api_test, paging)
-{
+TEST_F(api_test, paging) {
     std::vector<std::string> names;
     const auto lb = make_lb();
     for (int i = 0; i < 5; i++) {
@@ -363,8 +447,7 @@ TEST_F(api_test, paging)
     do {
         v1::ListBackendServicesResponse r;
         ASSERT_TRUE(call(&v1::LoadBalancing::Stub::ListBackendServices, q, &r).ok());
-        for (const auto &b : r.backend_services())
-            seen.push_back(b.name());
+        for (const auto &b : r.backend_services()) seen.push_back(b.name());
         q.set_page_token(r.next_page_token());
         pages++;
     } while (!q.page_token().empty() && pages < 10);

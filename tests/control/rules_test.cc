@@ -20,10 +20,9 @@ namespace {
 using lbs = v1::LoadBalancing::Stub;
 
 class rules : public api_test {
-protected:
+  protected:
     static grpc::Status set_group(const std::string &lb, const std::string &bs,
-                                  const std::string &sg)
-    {
+                                  const std::string &sg) {
         v1::SetServerGroupRequest q;
         q.set_load_balancer(lb);
         q.set_backend_service(bs);
@@ -32,8 +31,7 @@ protected:
         return call(&lbs::SetServerGroup, q, &out);
     }
     static grpc::Status listener(const std::string &lb, const std::string &name,
-                                 const std::string &bs, v1::Protocol p = v1::TCP, int port = 80)
-    {
+                                 const std::string &bs, v1::Protocol p = v1::TCP, int port = 80) {
         v1::CreateListenerRequest q;
         q.set_load_balancer(lb);
         q.set_listener_id(name);
@@ -43,8 +41,7 @@ protected:
         v1::Listener out;
         return call(&lbs::CreateListener, q, &out);
     }
-    static v1::BackendServiceHealth health(const std::string &lb, const std::string &bs)
-    {
+    static v1::BackendServiceHealth health(const std::string &lb, const std::string &bs) {
         v1::GetBackendServiceHealthRequest q;
         q.set_load_balancer(lb);
         q.set_backend_service(bs);
@@ -55,20 +52,17 @@ protected:
     }
     static grpc::Status update(const std::string &lb, const std::string &bs,
                                std::function<void(v1::BackendService &)> set,
-                               std::vector<std::string> paths, v1::BackendService *out)
-    {
+                               std::vector<std::string> paths, v1::BackendService *out) {
         v1::UpdateBackendServiceRequest q;
         q.mutable_backend_service()->set_load_balancer(lb);
         q.mutable_backend_service()->set_name(bs);
         set(*q.mutable_backend_service());
-        for (auto &p : paths)
-            q.mutable_update_mask()->add_paths(p);
+        for (auto &p : paths) q.mutable_update_mask()->add_paths(p);
         return call(&lbs::UpdateBackendService, q, out);
     }
 };
 
-TEST_F(rules, rule1_protocol_match)
-{
+TEST_F(rules, rule1_protocol_match) {
     const auto lb = make_lb();
     ASSERT_TRUE(make_bs(lb, "svc", "").ok());
     EXPECT_TRUE(listener(lb, "tcp", "svc").ok());
@@ -81,8 +75,7 @@ TEST_F(rules, rule1_protocol_match)
     EXPECT_EQ(listener("no-such-lb", "x", "svc").error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
-TEST_F(rules, rule2_placement_and_associable_filter)
-{
+TEST_F(rules, rule2_placement_and_associable_filter) {
     const auto lb = make_lb("z1");
     const auto near_v = make_group("z1", v1::VIRTUAL);
     const auto near_a = make_group("z1", v1::AVAILABILITY);
@@ -94,7 +87,8 @@ TEST_F(rules, rule2_placement_and_associable_filter)
     ASSERT_TRUE(make_bs(lb, "svc", "").ok());
     EXPECT_EQ(set_group(lb, "svc", far).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
     v1::BackendService out;
-    EXPECT_EQ(update(lb, "svc", [&](auto &b) { b.set_server_group(far); }, {"server_group"}, &out)
+    EXPECT_EQ(update(
+                  lb, "svc", [&](auto &b) { b.set_server_group(far); }, {"server_group"}, &out)
                   .error_code(),
               grpc::StatusCode::FAILED_PRECONDITION);
     EXPECT_TRUE(set_group(lb, "svc", near_a).ok());
@@ -109,8 +103,7 @@ TEST_F(rules, rule2_placement_and_associable_filter)
         v1::ListServerGroupsResponse r;
         EXPECT_TRUE(call(&lbs::ListServerGroups, q, &r).ok());
         std::set<std::string> names;
-        for (const auto &g : r.server_groups())
-            names.insert(g.name());
+        for (const auto &g : r.server_groups()) names.insert(g.name());
         return names;
     };
     auto any = list(v1::SERVER_GROUP_TYPE_UNSPECIFIED);
@@ -126,59 +119,75 @@ TEST_F(rules, rule2_placement_and_associable_filter)
               grpc::StatusCode::INVALID_ARGUMENT);
 }
 
-TEST_F(rules, rule3_update_mask_and_immutable_fields)
-{
+TEST_F(rules, rule3_update_mask_and_immutable_fields) {
     const auto lb = make_lb();
     ASSERT_TRUE(make_bs(lb, "svc", "").ok());
     v1::BackendService out;
     // Other fields change with a mask; the same port and protocol are accepted.
-    ASSERT_TRUE(update(lb, "svc",
-                       [](auto &b) {
-                           b.set_port(80);
-                           b.set_protocol(v1::TCP);
-                           b.set_scheduler(v1::WLC);
-                           b.set_drain_timeout_seconds(0);
-                           b.mutable_health_check()->set_method(v1::HEALTH_CHECK_HTTP);
-                           b.mutable_health_check()->set_path("/hc");
-                       },
-                       {"port", "protocol", "scheduler", "drain_timeout_seconds",
-                        "health_check.method", "health_check.path"},
-                       &out)
+    ASSERT_TRUE(update(
+                    lb, "svc",
+                    [](auto &b) {
+                        b.set_port(80);
+                        b.set_protocol(v1::TCP);
+                        b.set_scheduler(v1::WLC);
+                        b.set_drain_timeout_seconds(0);
+                        b.mutable_health_check()->set_method(v1::HEALTH_CHECK_HTTP);
+                        b.mutable_health_check()->set_path("/hc");
+                    },
+                    {"port", "protocol", "scheduler", "drain_timeout_seconds",
+                     "health_check.method", "health_check.path"},
+                    &out)
                     .ok());
     EXPECT_EQ(out.scheduler(), v1::WLC);
     EXPECT_EQ(out.drain_timeout_seconds(), 0);
     EXPECT_EQ(out.health_check().path(), "/hc");
     EXPECT_EQ(out.health_check().normal_codes_size(), 2);  // HTTP defaults filled in
     // Fields not in the mask are untouched even if sent.
-    ASSERT_TRUE(update(lb, "svc", [](auto &b) { b.set_scheduler(v1::SOURCE_IP); b.set_drain_timeout_seconds(7); },
-                       {"scheduler"}, &out).ok());
+    ASSERT_TRUE(update(
+                    lb, "svc",
+                    [](auto &b) {
+                        b.set_scheduler(v1::SOURCE_IP);
+                        b.set_drain_timeout_seconds(7);
+                    },
+                    {"scheduler"}, &out)
+                    .ok());
     EXPECT_EQ(out.scheduler(), v1::SOURCE_IP);
     EXPECT_EQ(out.drain_timeout_seconds(), 0);
     // A masked field that is unset takes its default again.
-    ASSERT_TRUE(update(lb, "svc", [](auto &) {}, {"drain_timeout_seconds"}, &out).ok());
+    ASSERT_TRUE(update(
+                    lb, "svc", [](auto &) {}, {"drain_timeout_seconds"}, &out)
+                    .ok());
     EXPECT_EQ(out.drain_timeout_seconds(), 300);
     // Back to TCP: the stored HTTP-only fields are dropped...
-    ASSERT_TRUE(update(lb, "svc", [](auto &b) { b.mutable_health_check()->set_method(v1::HEALTH_CHECK_TCP); },
-                       {"health_check.method"}, &out).ok());
+    ASSERT_TRUE(update(
+                    lb, "svc",
+                    [](auto &b) { b.mutable_health_check()->set_method(v1::HEALTH_CHECK_TCP); },
+                    {"health_check.method"}, &out)
+                    .ok());
     EXPECT_FALSE(out.health_check().has_path());
     EXPECT_EQ(out.health_check().normal_codes_size(), 0);
     // ...and sending one with TCP is refused.
-    auto st = update(lb, "svc", [](auto &b) { b.mutable_health_check()->set_path("/x"); },
-                     {"health_check.path"}, &out);
+    auto st = update(
+        lb, "svc", [](auto &b) { b.mutable_health_check()->set_path("/x"); }, {"health_check.path"},
+        &out);
     EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     // Port and protocol are immutable.
-    st = update(lb, "svc", [](auto &b) { b.set_port(81); }, {"port"}, &out);
+    st = update(
+        lb, "svc", [](auto &b) { b.set_port(81); }, {"port"}, &out);
     EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_NE(st.error_message().find("backend_service.port"), std::string::npos);
     EXPECT_NE(st.error_message().find("81"), std::string::npos);
     EXPECT_NE(st.error_message().find("immutable"), std::string::npos);
-    st = update(lb, "svc", [](auto &b) { b.set_protocol(v1::UDP); }, {"protocol"}, &out);
+    st = update(
+        lb, "svc", [](auto &b) { b.set_protocol(v1::UDP); }, {"protocol"}, &out);
     EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     // Out of range in an update: refused, nothing changed.
-    st = update(lb, "svc", [](auto &b) { b.mutable_health_check()->set_interval_seconds(301); },
-                {"health_check.interval_seconds"}, &out);
+    st = update(
+        lb, "svc", [](auto &b) { b.mutable_health_check()->set_interval_seconds(301); },
+        {"health_check.interval_seconds"}, &out);
     EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-    st = update(lb, "svc", [](auto &) {}, {"no_such_field"}, &out);
+    st = update(
+        lb, "svc", [](auto &) {}, {"no_such_field"}, &out);
     EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_NE(st.error_message().find("update_mask"), std::string::npos);
     v1::GetBackendServiceRequest g;
@@ -187,12 +196,12 @@ TEST_F(rules, rule3_update_mask_and_immutable_fields)
     ASSERT_TRUE(call(&lbs::GetBackendService, g, &out).ok());
     EXPECT_EQ(out.health_check().interval_seconds(), 5);
     EXPECT_EQ(out.scheduler(), v1::SOURCE_IP);
-    st = update(lb, "missing", [](auto &) {}, {"scheduler"}, &out);
+    st = update(
+        lb, "missing", [](auto &) {}, {"scheduler"}, &out);
     EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
-TEST_F(rules, rule4_replace_group_drains_leaving_instances)
-{
+TEST_F(rules, rule4_replace_group_drains_leaving_instances) {
     const auto lb = make_lb();
     const auto g1 = make_group();
     const auto g2 = make_group();
@@ -207,8 +216,7 @@ TEST_F(rules, rule4_replace_group_drains_leaving_instances)
     ASSERT_TRUE(make_bs(lb, "svc", g1).ok());
     auto h = health(lb, "svc");
     ASSERT_EQ(h.instances_size(), 3);
-    for (const auto &i : h.instances())
-        EXPECT_EQ(i.status(), v1::INITIAL);
+    for (const auto &i : h.instances()) EXPECT_EQ(i.status(), v1::INITIAL);
     EXPECT_FALSE(h.failing_open());
 
     const int64_t before = time(nullptr);
@@ -231,8 +239,7 @@ TEST_F(rules, rule4_replace_group_drains_leaving_instances)
     v1::ServerGroupView view;
     ASSERT_TRUE(call(&lbs::GetServerGroup, gq, &view).ok());
     EXPECT_EQ(view.backend_services_size(), 0);
-    for (const auto &i : view.instances())
-        EXPECT_EQ(i.status(), v1::UNUSED);
+    for (const auto &i : view.instances()) EXPECT_EQ(i.status(), v1::UNUSED);
     // Removing an instance of the current group drains it too.
     v1::RemoveInstancesRequest rm;
     rm.set_server_group(g2);
@@ -241,8 +248,7 @@ TEST_F(rules, rule4_replace_group_drains_leaving_instances)
     EXPECT_EQ(sg.instances_size(), 1);
     h = health(lb, "svc");
     int draining = 0;
-    for (const auto &i : h.instances())
-        draining += i.status() == v1::DRAINING;
+    for (const auto &i : h.instances()) draining += i.status() == v1::DRAINING;
     EXPECT_EQ(draining, 2);
     rm.set_instance_ids(0, "zz");
     EXPECT_EQ(call(&lbs::RemoveInstances, rm, &sg).error_code(), grpc::StatusCode::NOT_FOUND);
@@ -252,8 +258,7 @@ TEST_F(rules, rule4_replace_group_drains_leaving_instances)
     EXPECT_EQ(call(&lbs::AddInstances, add, &sg).error_code(), grpc::StatusCode::ALREADY_EXISTS);
 }
 
-TEST_F(rules, rule5_delete_refused_while_listener_uses_it)
-{
+TEST_F(rules, rule5_delete_refused_while_listener_uses_it) {
     const auto lb = make_lb();
     const auto g = make_group();
     ASSERT_TRUE(make_bs(lb, "svc", g).ok());
@@ -294,8 +299,7 @@ TEST_F(rules, rule5_delete_refused_while_listener_uses_it)
     EXPECT_EQ(call(&lbs::DeleteLoadBalancer, ld, &e).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
-TEST_F(rules, views_show_configuration_and_group)
-{
+TEST_F(rules, views_show_configuration_and_group) {
     const auto lb = make_lb();
     const auto g = make_group();
     ASSERT_TRUE(make_bs(lb, "svc", g).ok());
@@ -318,8 +322,7 @@ TEST_F(rules, views_show_configuration_and_group)
     EXPECT_EQ(call(&lbs::GetServerGroup, missing, &view).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
-TEST_F(rules, stats_need_a_dataplane)
-{
+TEST_F(rules, stats_need_a_dataplane) {
     v1::GetStatsRequest q;
     v1::Stats s;
     auto st = call(&lbs::GetStats, q, &s);
@@ -332,8 +335,7 @@ TEST_F(rules, stats_need_a_dataplane)
     EXPECT_EQ(call(&lbs::GetStats, q, &s).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
-TEST_F(rules, health_service_reports_serving)
-{
+TEST_F(rules, health_service_reports_serving) {
     grpc::GenericStub generic(daemon_->channel());
     for (const std::string service : {"", "nlb.v1.LoadBalancing"}) {
         // grpc.health.v1.HealthCheckRequest { string service = 1; }
@@ -358,14 +360,14 @@ TEST_F(rules, health_service_reports_serving)
     }
 }
 
-TEST_F(rules, reflection_lists_the_api)
-{
+TEST_F(rules, reflection_lists_the_api) {
     // grpc.reflection.v1alpha.ServerReflectionRequest { list_services = 7: "" }
     grpc::GenericStub generic(daemon_->channel());
     grpc::CompletionQueue cq;
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    auto call = generic.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+    auto call = generic.PrepareCall(
+        &ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
     void *tag;
     bool ok;
     auto step = [&](intptr_t want) {
@@ -399,16 +401,14 @@ TEST_F(rules, reflection_lists_the_api)
     }
 }
 
-TEST_F(rules, socket_mode_is_0660)
-{
+TEST_F(rules, socket_mode_is_0660) {
     struct stat sb;
     ASSERT_EQ(stat((dir_->path() + "/control.sock").c_str(), &sb), 0);
     EXPECT_TRUE(S_ISSOCK(sb.st_mode));
     EXPECT_EQ(sb.st_mode & 0777, 0660u);
 }
 
-TEST_F(rules, update_load_balancer_and_listener)
-{
+TEST_F(rules, update_load_balancer_and_listener) {
     const auto lb = make_lb();
     v1::UpdateLoadBalancerRequest q;
     q.mutable_load_balancer()->set_name(lb);
@@ -466,8 +466,7 @@ TEST_F(rules, update_load_balancer_and_listener)
               grpc::StatusCode::FAILED_PRECONDITION);
 }
 
-TEST_F(rules, update_server_group_instances_drains_leavers)
-{
+TEST_F(rules, update_server_group_instances_drains_leavers) {
     const auto lb = make_lb();
     const auto g = make_group();
     ASSERT_TRUE(make_bs(lb, "svc", g).ok());

@@ -10,20 +10,18 @@
 namespace nlb::control {
 namespace {
 
-bool path_ok(const std::string &p)
-{
+bool path_ok(const std::string &p) {
     violations v;
     check_path("path", p, v);
     return v.empty();
 }
 
-TEST(validation, path_levels_length_and_characters)
-{
+TEST(validation, path_levels_length_and_characters) {
     EXPECT_TRUE(path_ok("/"));
     EXPECT_TRUE(path_ok("/a/b/c/d/e"));
     EXPECT_TRUE(path_ok("/a/b/c/d/e/"));  // a trailing slash is no extra level
     EXPECT_FALSE(path_ok("/a/b/c/d/e/f"));
-    EXPECT_TRUE(path_ok("/a//b"));        // empty segments are not levels
+    EXPECT_TRUE(path_ok("/a//b"));  // empty segments are not levels
     EXPECT_FALSE(path_ok(""));
     EXPECT_FALSE(path_ok("a/b"));
     EXPECT_TRUE(path_ok("/" + std::string(99, 'x')));
@@ -33,8 +31,7 @@ TEST(validation, path_levels_length_and_characters)
     EXPECT_TRUE(path_ok("/status?verbose=1&x=%20"));
 }
 
-TEST(validation, ids)
-{
+TEST(validation, ids) {
     violations v;
     check_id("f", std::string(64, 'a'), v);
     check_id("f", "a.b_c-D9", v);
@@ -48,8 +45,7 @@ TEST(validation, ids)
     }
 }
 
-TEST(validation, canonical_ip)
-{
+TEST(validation, canonical_ip) {
     EXPECT_EQ(canonical_ip("198.18.0.1"), "198.18.0.1");
     EXPECT_EQ(canonical_ip("2001:2:0:0::1"), "2001:2::1");
     EXPECT_EQ(canonical_ip("::ffff:198.18.0.1"), "::ffff:198.18.0.1");
@@ -59,8 +55,7 @@ TEST(validation, canonical_ip)
     EXPECT_FALSE(canonical_ip("example.com"));
 }
 
-TEST(validation, page_size)
-{
+TEST(validation, page_size) {
     violations v;
     EXPECT_EQ(page_size_or_default(0, v), 50);
     EXPECT_EQ(page_size_or_default(1, v), 1);
@@ -71,8 +66,7 @@ TEST(validation, page_size)
     EXPECT_EQ(v.size(), 1u);
 }
 
-TEST(validation, every_violation_is_reported)
-{
+TEST(validation, every_violation_is_reported) {
     v1::BackendService bs;
     bs.set_port(0);
     bs.mutable_health_check()->set_timeout_seconds(61);
