@@ -21,19 +21,6 @@ inline void bump(std::atomic<uint64_t> &a, int64_t d = 1) {
 
 }  // namespace
 
-const char *tcp_state_name(tcp_state s) {
-    switch (s) {
-    case tcp_state::none: return "none";
-    case tcp_state::syn_recv: return "syn_recv";
-    case tcp_state::established: return "established";
-    case tcp_state::fin_wait: return "fin_wait";
-    case tcp_state::time_wait: return "time_wait";
-    case tcp_state::close: return "close";
-    case tcp_state::udp: return "udp";
-    }
-    return "unknown";
-}
-
 struct alignas(cache_line) conn_table::worker_state {
     uint32_t free_head = nil;  // reusable entries (grace period over)
     uint32_t fresh_pos = 0;    // never-used entries of the newest chunk: [fresh_pos, fresh_end)
@@ -388,55 +375,12 @@ void conn_table::count_freed(unsigned worker, conn_free_reason why) {
 
 void conn_table::count_full(unsigned worker) { bump(workers_[worker].full); }
 
-namespace {
-
-/* The TCP state machine: the state byte after a packet (same byte = no change). */
-uint8_t next_state(uint8_t cur, conn_dir dir, uint8_t f) {
-    constexpr uint8_t mask = 0x0f, fin_orig = 0x10, fin_reply = 0x20, synack = 0x40;
-    uint8_t s = cur & mask;
-    uint8_t bits = cur & static_cast<uint8_t>(~mask);
-    bool orig = dir == conn_dir::original;
-    uint8_t fin_side = orig ? fin_orig : fin_reply;
-    bool syn_only = (f & tcp_flag_syn) && !(f & tcp_flag_ack);
-    if (s == st(tcp_state::none) || s == st(tcp_state::udp)) return cur;
-    if (f & tcp_flag_rst) return s == st(tcp_state::close) ? cur : st(tcp_state::close);
-    switch (static_cast<tcp_state>(s)) {
-    case tcp_state::syn_recv:
-        if (f & tcp_flag_fin) return st(tcp_state::fin_wait) | bits | fin_side;
-        if (!orig) {
-            if ((f & tcp_flag_syn) && (f & tcp_flag_ack)) return cur | synack;
-            return cur;
-        }
-        if (syn_only) return cur;  // retransmitted SYN
-        if (f & tcp_flag_ack) return st(tcp_state::established) | bits;
-        return cur;
-    case tcp_state::established:
-        if (f & tcp_flag_fin) return st(tcp_state::fin_wait) | bits | fin_side;
-        return cur;
-    case tcp_state::fin_wait: {
-        if (!(f & tcp_flag_fin)) return cur;
-        uint8_t b = bits | fin_side;
-        if ((b & (fin_orig | fin_reply)) == (fin_orig | fin_reply))
-            return st(tcp_state::time_wait) | b;
-        return st(tcp_state::fin_wait) | b;
-    }
-    case tcp_state::time_wait:
-    case tcp_state::close:
-        if (orig && syn_only) return st(tcp_state::syn_recv);  // the client reuses the pair
-        return cur;
-    default:
-        return cur;
-    }
-}
-
-}  // namespace
-
 void conn_table::on_packet(conn *c, conn_dir dir, uint8_t tcp_flags, uint32_t now_ms) {
     if (c->last_seen_.load(std::memory_order_relaxed) != now_ms)
         c->last_seen_.store(now_ms, std::memory_order_relaxed);
     uint8_t cur = c->state_.load(std::memory_order_acquire);
     for (;;) {
-        uint8_t nx = next_state(cur, dir, tcp_flags);
+        uint8_t nx = tcp_next_state(cur, dir, tcp_flags);
         if (nx == cur) return;
         if (c->state_.compare_exchange_weak(cur, nx, std::memory_order_acq_rel,
                                             std::memory_order_acquire)) {

@@ -56,6 +56,7 @@
 #include <string>
 
 #include "conn/hash_mix.h"
+#include "conn/tcp_state_machine.h"
 #include "core/types.h"
 
 namespace nlb {
@@ -77,40 +78,11 @@ struct conn_table_config {
     rte_rcu_qsbr *rcu = nullptr;  // grace periods for reuse; see the file comment
 };
 
-/**
- * Connection state. `none` marks a free entry; `udp` is used for every
- * non-TCP protocol (UDP timeout). The TCP states follow IPVS' subset.
- */
-enum class tcp_state : uint8_t {
-    none = 0,
-    syn_recv,     // client SYN seen (SYN-ACK may have been seen too)
-    established,  // client ACK after its SYN
-    fin_wait,     // a FIN from one side
-    time_wait,    // FINs from both sides
-    close,        // RST seen
-    udp,          // not TCP
-};
-inline constexpr unsigned tcp_state_count = 7;
-/** Stable lower-case name ("syn_recv", ...). */
-const char *tcp_state_name(tcp_state s);
-
-/** Which key of a connection a packet matched. */
-enum class conn_dir : uint8_t { original = 0, reply = 1 };
-
 /** Why the owner freed a connection (argument of the on_free callbacks). */
 enum class conn_free_reason : uint8_t {
     expired,  // idle longer than its state's timeout
     dead,     // mark_dead() was called
     evicted,  // embryonic entry evicted to admit a new connection
-};
-
-/** TCP header flag bits, as on the wire. */
-enum : uint8_t {
-    tcp_flag_fin = 0x01,
-    tcp_flag_syn = 0x02,
-    tcp_flag_rst = 0x04,
-    tcp_flag_psh = 0x08,
-    tcp_flag_ack = 0x10,
 };
 
 /** Connection flags. The caller owns every bit except conn_flag_dead. */
@@ -167,10 +139,10 @@ public:
 
 private:
     friend class conn_table;
-    static constexpr uint8_t state_mask = 0x0f;
-    static constexpr uint8_t state_fin_orig = 0x10;
-    static constexpr uint8_t state_fin_reply = 0x20;
-    static constexpr uint8_t state_synack = 0x40;
+    static constexpr uint8_t state_mask = tcp_state_byte::mask;
+    static constexpr uint8_t state_fin_orig = tcp_state_byte::fin_orig;
+    static constexpr uint8_t state_fin_reply = tcp_state_byte::fin_reply;
+    static constexpr uint8_t state_synack = tcp_state_byte::synack;
     static constexpr uint8_t info_mode_mask = 0x03;
     static constexpr uint8_t info_has_reply = 0x04;
 
