@@ -44,6 +44,7 @@ void neighbour_table::write_slot(uint32_t i, const neighbour_info &info) {
     std::atomic_thread_fence(std::memory_order_release);
     for (unsigned w = 0; w < info_words; w++) s.words[w].store(buf[w], std::memory_order_relaxed);
     s.seq.store(seq + 2, std::memory_order_release);
+    version_.fetch_add(1, std::memory_order_release);
 }
 
 bool neighbour_table::get(const ip_addr &ip, neighbour_info *out) const {

@@ -78,6 +78,11 @@ public:
     }
 
     uint32_t size() const { return live_.load(std::memory_order_relaxed); }
+    /**
+     * Any lcore: changes with every update() and forget(), so a reader can
+     * cache what it looked up and know when to look again.
+     */
+    uint64_t version() const { return version_.load(std::memory_order_acquire); }
     uint32_t capacity() const { return mask_ + 1; }
 
 private:
@@ -96,6 +101,7 @@ private:
     std::unique_ptr<slot[]> slots_;
     uint32_t mask_;
     std::atomic<uint32_t> live_{0};
+    alignas(cache_line) std::atomic<uint64_t> version_{0};
     uint32_t used_ = 0;   // live + tombstones (writer only)
 };
 

@@ -39,19 +39,15 @@ void worker::drop(verdict *out, uint16_t i, drop_reason r) {
 
 /*
  * Packets for the appliance itself or its VIPs that are not load-balanced
- * traffic: ARP, ICMP/ICMPv6 (echo, ND) and anything else addressed to an own
- * address. True when the packet was given a verdict here.
+ * traffic: ARP and ICMP/ICMPv6 (echo, ND) go to the slow path. True when the
+ * packet was given a verdict here. (TCP/UDP to an own address never matches a
+ * connection; new_connection() names it to_host.)
  */
 bool worker::classify_local(const snapshot *snap, uint16_t i, verdict *out) {
     const packet_meta &m = st_[i].meta;
     if (m.kind == l3_kind::arp || m.l4_proto == ipproto_icmp || m.l4_proto == ipproto_icmpv6) {
         out[i] = verdict{action::slow_path, drop_reason::none, 0};
         counters_.slow_path.inc();
-        return true;
-    }
-    if (is_own_address(dp_, m.key.dst, m.key.family)) {
-        // TCP/UDP to the appliance's own address: no exception path to the kernel yet.
-        drop(out, i, drop_reason::to_host);
         return true;
     }
     if (!snap) {
@@ -66,6 +62,7 @@ void worker::process_burst(rte_mbuf **pkts, uint16_t n, verdict *out, uint32_t n
     conn_table &ct = *dp_.conns;
     uint16_t fast[max_burst];
     uint16_t n_fast = 0;
+    uint64_t rx_bytes = 0;
 
     // Stage 1: parse, classify, hash, prefetch the bucket.
     for (uint16_t i = 0; i < prefetch_ahead && i < n; i++)
@@ -73,8 +70,7 @@ void worker::process_burst(rte_mbuf **pkts, uint16_t n, verdict *out, uint32_t n
     for (uint16_t i = 0; i < n; i++) {
         if (i + prefetch_ahead < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + prefetch_ahead], void *));
         rte_mbuf *m = pkts[i];
-        counters_.rx_packets.inc();
-        counters_.rx_bytes.add(rte_pktmbuf_pkt_len(m));
+        rx_bytes += rte_pktmbuf_pkt_len(m);
         pkt_state &s = st_[i];
         drop_reason r = parse_packet(rte_pktmbuf_mtod(m, const uint8_t *), rte_pktmbuf_data_len(m),
                                      &s.meta);
@@ -87,6 +83,8 @@ void worker::process_burst(rte_mbuf **pkts, uint16_t n, verdict *out, uint32_t n
         ct.prefetch(s.hash);
         fast[n_fast++] = i;
     }
+    counters_.rx_packets.add(n);
+    counters_.rx_bytes.add(rx_bytes);
 
     // Stage 2: look up (prefetching the next packet's entries) and decide.
     for (uint16_t g = 0; g < n_groups; g++) group_len_[g] = 0;
@@ -168,7 +166,8 @@ conn *worker::new_connection(const snapshot &snap, uint16_t i, rte_mbuf *m, verd
     const flow_key &k = s.meta.key;
     const snapshot_service *svc = snap.find_service(k.dst, k.dport, k.proto, k.family);
     if (!svc) {
-        drop(out, i, drop_reason::no_service);
+        // TCP/UDP to the appliance's own address: no exception path to the kernel yet.
+        drop(out, i, is_own_address(dp_, k.dst, k.family) ? drop_reason::to_host : drop_reason::no_service);
         return nullptr;
     }
     if (k.proto == ipproto_tcp &&
@@ -278,22 +277,47 @@ void worker::reset_flow(rte_mbuf *m, uint16_t i, verdict *out) {
     rte_pktmbuf_pkt_len(m) = len;
     counters_.drops[static_cast<unsigned>(drop_reason::backend_gone)].inc();
     counters_.resets_sent.inc();
-    next_hop nh;
-    if (!dp_.routes->lookup(key.dst, key.family, &nh)) {
-        drop(out, i, drop_reason::no_neighbour);
-        return;
-    }
-    finish_l2(m, i, nh, out);
+    finish_l2(m, i, key.dst, key.family, out);
 }
 
 /*
- * Fills in the Ethernet addresses towards next hop nh and sets the verdict:
- * tx, or resolve when the next hop's MAC is not known yet.
+ * The egress port, next hop and its MAC towards dst, from the worker's cache
+ * or the route and neighbour tables. False when the MAC is not known (*nh is
+ * still set when a route exists; nh->port == UINT16_MAX when none does).
  */
-void worker::finish_l2(rte_mbuf *m, uint16_t i, const next_hop &nh, verdict *out) {
+bool worker::resolve_l2(const ip_addr &dst, ip_family f, next_hop *nh, rte_ether_addr *mac) {
+    uint32_t w0, w3;
+    std::memcpy(&w0, dst.bytes, 4);
+    std::memcpy(&w3, dst.bytes + 12, 4);
+    l2_cache_entry &e = l2_cache_[((w0 ^ w3) * 0x9e3779b1u) >> 24];
+    const uint64_t version = dp_.neighbours->version();
+    if (e.valid && e.version == version && e.family == f && e.dst == dst) {
+        *nh = e.nh;
+        *mac = e.mac;
+        return true;
+    }
+    if (!dp_.routes->lookup(dst, f, nh)) {
+        nh->port = UINT16_MAX;
+        return false;
+    }
+    if (!dp_.neighbours->lookup(nh->gateway, mac)) return false;
+    e = l2_cache_entry{dst, version, *nh, *mac, f, true};
+    return true;
+}
+
+/*
+ * Fills in the Ethernet addresses towards dst and sets the verdict: tx, or
+ * resolve when the next hop's MAC is not known yet.
+ */
+void worker::finish_l2(rte_mbuf *m, uint16_t i, const ip_addr &dst, ip_family f, verdict *out) {
     uint8_t *frame = rte_pktmbuf_mtod(m, uint8_t *);
+    next_hop nh;
     rte_ether_addr mac;
-    if (!dp_.neighbours->lookup(nh.gateway, &mac)) {
+    if (!resolve_l2(dst, f, &nh, &mac)) {
+        if (nh.port == UINT16_MAX) {
+            drop(out, i, drop_reason::no_neighbour);
+            return;
+        }
         std::memcpy(frame + 6, dp_.ports[nh.port].mac.addr_bytes, 6);
         out[i] = verdict{action::resolve, drop_reason::none, nh.port};
         next_hop_[i] = nh.gateway;
@@ -313,38 +337,33 @@ void worker::emit_group(const snapshot &snap, rte_mbuf **pkts, const uint8_t *id
         pkt_state &s = st_[i];
         rte_mbuf *m = pkts[i];
         uint8_t *frame = rte_pktmbuf_mtod(m, uint8_t *);
-        next_hop nh;
         if constexpr (D == conn_dir::reply) {
             // nat reply: backend → client becomes VIP → client.
             const flow_key &orig = s.c->orig_key();
             nat_reverse(frame + s.meta.l3_offset, s.meta, orig.dst, orig.dport);
-            if (!dp_.routes->lookup(orig.src, F, &nh)) {
-                drop(out, i, drop_reason::no_neighbour);
-                continue;
-            }
+            finish_l2(m, i, orig.src, F, out);
         } else {
             const snapshot_backend &b = snap.backends[s.backend_slot];
-            if (!dp_.routes->lookup(b.addr, F, &nh)) {
-                drop(out, i, drop_reason::no_neighbour);
-                continue;
-            }
             if constexpr (M == fwd_mode::nat) {
                 nat_forward(frame + s.meta.l3_offset, s.meta, b.addr, b.port_be);
             } else if constexpr (M == fwd_mode::tunnel) {
+                next_hop nh;
+                rte_ether_addr mac;
+                resolve_l2(b.addr, F, &nh, &mac);
+                const uint32_t mtu = nh.port < dp_.n_ports ? dp_.ports[nh.port].mtu : 0;
                 const ip_addr src =
                     F == ip_family::v4
                         ? tunnel_outer_source(dp_.tunnel.src_v4, dp_.tunnel.src_v4_len, s.hash, F)
                         : tunnel_outer_source(dp_.tunnel.src_v6, dp_.tunnel.src_v6_len, s.hash, F);
-                const drop_reason r =
-                    tunnel_encap(m, s.meta, src, b.addr, s.hash, dp_.ports[nh.port].mtu);
+                const drop_reason r = tunnel_encap(m, s.meta, src, b.addr, s.hash, mtu);
                 if (r != drop_reason::none) {
                     drop(out, i, r);
                     continue;
                 }
             }
             // dsr: the IP packet is untouched; only the Ethernet addresses change.
+            finish_l2(m, i, b.addr, F, out);
         }
-        finish_l2(m, i, nh, out);
     }
 }
 

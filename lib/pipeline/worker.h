@@ -183,7 +183,8 @@ private:
     bool classify_local(const snapshot *snap, uint16_t i, verdict *out);
     conn *new_connection(const snapshot &snap, uint16_t i, rte_mbuf *m, verdict *out, uint32_t now_ms);
     void reset_flow(rte_mbuf *m, uint16_t i, verdict *out);
-    void finish_l2(rte_mbuf *m, uint16_t i, const next_hop &nh, verdict *out);
+    void finish_l2(rte_mbuf *m, uint16_t i, const ip_addr &dst, ip_family f, verdict *out);
+    bool resolve_l2(const ip_addr &dst, ip_family f, next_hop *nh, rte_ether_addr *mac);
 
     template <ip_family F, fwd_mode M, conn_dir D>
     void emit_group(const snapshot &snap, rte_mbuf **pkts, const uint8_t *idx, uint16_t count,
@@ -195,6 +196,22 @@ private:
     std::unique_ptr<service_counters[]> services_;
     std::unique_ptr<backend_counters[]> backends_;
     worker_counters counters_;
+
+    /*
+     * Next hops looked up recently (route + neighbour MAC), direct-mapped by
+     * destination and valid while the neighbour table's version is unchanged:
+     * most packets go to a few backends or through one gateway.
+     */
+    struct l2_cache_entry {
+        ip_addr dst;
+        uint64_t version;
+        next_hop nh;
+        rte_ether_addr mac;
+        ip_family family;
+        bool valid;
+    };
+    static constexpr unsigned l2_cache_size = 256;
+    l2_cache_entry l2_cache_[l2_cache_size] = {};
 
     pkt_state st_[max_burst];
     ip_addr next_hop_[max_burst];

@@ -383,6 +383,27 @@ TEST_F(worker_test, unresolved_next_hop_is_handed_over_for_resolution) {
     rte_pktmbuf_free(m);
 }
 
+TEST_F(worker_test, next_hop_cache_follows_neighbour_changes) {
+    publish({testbed::lab_service(ip_family::v4, fwd_mode::nat, sched_kind::wrr, 80, 1)});
+    frame_spec syn;
+    ASSERT_EQ(send(syn).v.act, action::tx);
+    frame_spec ack = syn;
+    ack.tcp_flags = wire::tcp_ack;
+    result r = send(ack);
+    ASSERT_TRUE(mac_is(r.out, 0, testbed::backend_mac(1)));
+    // be1 moves to another MAC (e.g. a failover): the very next packet uses it.
+    neighbour_info n{};
+    ASSERT_TRUE(tb->neighbours->get(testbed::backend_addr(ip_family::v4, 1), &n));
+    n.mac.addr_bytes[5] = 0x77;
+    ASSERT_TRUE(tb->neighbours->update(n));
+    r = send(ack);
+    ASSERT_EQ(r.v.act, action::tx);
+    EXPECT_EQ(r.out[5], 0x77);
+    // Forgotten: the packet waits for resolution instead of using a stale MAC.
+    tb->neighbours->forget(n.ip);
+    EXPECT_EQ(send(ack).v.act, action::resolve);
+}
+
 TEST_F(worker_test, a_full_burst_of_mixed_traffic_gets_one_verdict_each) {
     publish({testbed::lab_service(ip_family::v4, fwd_mode::nat, sched_kind::wrr, 80),
              testbed::lab_service(ip_family::v6, fwd_mode::dsr, sched_kind::source_ip, 80)});
