@@ -9,6 +9,7 @@
 #include "service.h"
 #include "store.h"
 
+#include <grpc/support/log.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -30,6 +31,11 @@ void log(level l, const std::string &msg) {
     static const char *names[] = {"error", "warn", "info", "debug"};
     if (l <= log_level)
         std::fprintf(stderr, "nlb-control: %s: %s\n", names[static_cast<int>(l)], msg.c_str());
+}
+
+/** gRPC's own log lines go through ours, at debug level: start-up errors stay one line. */
+void grpc_log(gpr_log_func_args *args) {
+    log(level::debug, std::string("grpc: ") + args->message);
 }
 
 int fail(const std::string &msg) {
@@ -64,6 +70,7 @@ int main(int argc, char **argv) {
                 : level_name == "debug" ? level::debug
                                         : level::info;
     if (listen.empty()) listen.push_back("127.0.0.1:50051");
+    gpr_set_log_function(grpc_log);
 
     std::unique_ptr<nlb::control::store> st;
     try {
@@ -99,11 +106,19 @@ int main(int argc, char **argv) {
     }
     builder.RegisterService(&service);
     auto server = builder.BuildAndStart();
-    if (!server) return fail("cannot listen on the --listen addresses");
+    if (!server) {
+        std::string all;
+        for (const auto &a : listen) all += (all.empty() ? "" : ", ") + a;
+        return fail("cannot listen on " + all +
+                    " (bad address, address in use, or missing socket directory)");
+    }
     for (size_t i = 0; i < listen.size(); i++) {
         if (ports[i] == 0) return fail("cannot listen on " + listen[i]);
         if (listen[i].rfind("unix:", 0) == 0) chmod(listen[i].substr(5).c_str(), 0660);
-        log(level::info, "listening on " + listen[i]);
+        log(level::info,
+            "listening on " + listen[i] +
+                (listen[i].rfind("unix:", 0) == 0 ? std::string()
+                                                  : " (port " + std::to_string(ports[i]) + ")"));
     }
     server->GetHealthCheckService()->SetServingStatus("nlb.v1.LoadBalancing", true);
 

@@ -11,8 +11,14 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <fstream>
+#include <regex>
+#include <sstream>
 #include <thread>
 
 namespace nlb::test {
@@ -255,6 +261,41 @@ TEST(durability, version_1_database_is_migrated) {
     EXPECT_EQ(sql_text(d.state_path(), "SELECT version FROM schema_version"), "2\n");
     EXPECT_EQ(sql_text(d.state_path(), "SELECT count(*) FROM draining"), "0\n");
     EXPECT_EQ(sql_text(d.state_path(), "SELECT name FROM load_balancer"), "old\n");
+}
+
+TEST(durability, listens_on_tcp_and_unix_socket_at_once) {
+    temp_dir dir;
+    const std::string log = dir.path() + "/log", sock = dir.path() + "/s.sock";
+    const std::string bin = control_binary(), state = dir.path() + "/st.db";
+    pid_t pid = fork();
+    if (pid == 0) {
+        freopen(log.c_str(), "w", stderr);
+        execl(bin.c_str(), bin.c_str(), "--listen", "127.0.0.1:0", "--listen",
+              ("unix:" + sock).c_str(), "--state", state.c_str(), static_cast<char *>(nullptr));
+        _exit(127);
+    }
+    std::string port;
+    for (int i = 0; i < 250 && port.empty(); i++) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        std::ifstream f(log);
+        std::stringstream ss;
+        ss << f.rdbuf();
+        std::smatch m;
+        std::string text = ss.str();
+        if (std::regex_search(text, m, std::regex(R"(127\.0\.0\.1:0 \(port (\d+)\))"))) port = m[1];
+    }
+    ASSERT_FALSE(port.empty());
+    for (const std::string &addr : {"127.0.0.1:" + port, "unix:" + sock}) {
+        auto stub = v1::LoadBalancing::NewStub(
+            grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+        v1::ListLoadBalancersRequest q;
+        v1::ListLoadBalancersResponse r;
+        EXPECT_TRUE(call(*stub, &lbs::ListLoadBalancers, q, &r).ok()) << addr;
+    }
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 }  // namespace
