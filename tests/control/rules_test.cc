@@ -3,16 +3,13 @@
  * The SPEC.md rules against a real nlb-control: protocol match, placement,
  * immutable protocol/port with update masks, replace and disassociate the
  * server group (draining recorded), delete refused while a listener uses the
- * service, views, NOT_FOUND, stats without a dataplane, health service.
+ * service, views, NOT_FOUND, updates of every resource.
  */
 #include "api_fixture.h"
 
-#include <grpcpp/generic/generic_stub.h>
-
-#include <sys/stat.h>
-
 #include <ctime>
-#include <future>
+#include <map>
+#include <set>
 
 namespace nlb::test {
 namespace {
