@@ -26,14 +26,6 @@ const char *port_role_name(port_role r) {
     return "unknown";
 }
 
-bool prefix_contains(const ip_prefix &prefix, const ip_addr &addr) {
-    unsigned full = prefix.length / 8, rest = prefix.length % 8;
-    if (std::memcmp(prefix.addr.bytes, addr.bytes, full) != 0) return false;
-    if (rest == 0) return true;
-    uint8_t mask = static_cast<uint8_t>(0xff << (8 - rest));
-    return (prefix.addr.bytes[full] & mask) == (addr.bytes[full] & mask);
-}
-
 std::string port_config::device_name() const {
     if (!pci.empty()) return pci;
     return vdev.substr(0, vdev.find(','));

@@ -27,15 +27,6 @@ enum class port_role : uint8_t { client, backend, both };
 const char *port_role_name(port_role r);
 
 /** An address with a prefix length, e.g. 198.18.0.1/24. */
-struct ip_prefix {
-    ip_addr addr{};
-    ip_family family = ip_family::v4;
-    uint8_t length = 0;
-};
-
-/** True when addr (of the prefix's family) lies inside the prefix. */
-bool prefix_contains(const ip_prefix &prefix, const ip_addr &addr);
-
 /** Arguments for rte_eal_init (the "eal" group). */
 struct eal_config {
     std::string lcores;                   // as written, e.g. "0-2"; passed as -l

@@ -31,6 +31,14 @@ std::string format_ip(const ip_addr &a, ip_family family) {
     return buf;
 }
 
+bool prefix_contains(const ip_prefix &prefix, const ip_addr &addr) {
+    const unsigned full = prefix.length / 8, rest = prefix.length % 8;
+    if (std::memcmp(prefix.addr.bytes, addr.bytes, full) != 0) return false;
+    if (rest == 0) return true;
+    const uint8_t mask = static_cast<uint8_t>(0xff << (8 - rest));
+    return (prefix.addr.bytes[full] & mask) == (addr.bytes[full] & mask);
+}
+
 const char *fwd_mode_name(fwd_mode m) {
     switch (m) {
     case fwd_mode::nat: return "nat";

@@ -67,6 +67,16 @@ bool parse_ip(const std::string &text, ip_addr *out, ip_family *family);
 /** Formats an address of the given family as text. */
 std::string format_ip(const ip_addr &a, ip_family family);
 
+/** An address prefix, e.g. 198.19.0.0/24 (addr may have host bits set). */
+struct ip_prefix {
+    ip_addr addr{};
+    ip_family family = ip_family::v4;
+    uint8_t length = 0;
+};
+
+/** True when addr lies inside the prefix (the caller makes sure the families match). */
+bool prefix_contains(const ip_prefix &prefix, const ip_addr &addr);
+
 /** IP protocol numbers used by the datapath. */
 enum : uint8_t {
     ipproto_icmp = 1,

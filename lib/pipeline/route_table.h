@@ -39,12 +39,9 @@ public:
 
 private:
     struct connected {
-        ip_addr prefix;
-        ip_family family;
-        uint8_t len;
+        ip_prefix prefix;
         uint16_t port;
     };
-    static bool in_prefix(const ip_addr &a, const connected &c);
 
     std::vector<connected> routes_;   // sorted by descending prefix length
     bool has_default_[2] = {false, false};

@@ -33,6 +33,26 @@ TEST(ip_addr, rejects_bad_text_and_leaves_output_alone) {
     }
 }
 
+TEST(ip_prefix, contains_exactly_the_addresses_under_its_length) {
+    ip_prefix p;
+    ASSERT_TRUE(parse_ip("198.18.0.0", &p.addr, &p.family));
+    p.length = 15;
+    ip_addr a{};
+    ip_family f{};
+    ASSERT_TRUE(parse_ip("198.19.255.1", &a, &f));
+    EXPECT_TRUE(prefix_contains(p, a));
+    ASSERT_TRUE(parse_ip("198.20.0.1", &a, &f));
+    EXPECT_FALSE(prefix_contains(p, a));
+    ASSERT_TRUE(parse_ip("2001:2::", &p.addr, &p.family));
+    p.length = 48;
+    ASSERT_TRUE(parse_ip("2001:2:0:ffff::1", &a, &f));
+    EXPECT_TRUE(prefix_contains(p, a));
+    ASSERT_TRUE(parse_ip("2001:3::1", &a, &f));
+    EXPECT_FALSE(prefix_contains(p, a));
+    p.length = 0;
+    EXPECT_TRUE(prefix_contains(p, a)) << "/0 contains everything";
+}
+
 TEST(drop_reason, every_reason_has_a_unique_name) {
     std::set<std::string> names;
     for (std::size_t i = 0; i < drop_reason_count; i++) {

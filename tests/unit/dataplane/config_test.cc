@@ -371,16 +371,4 @@ TEST(config, missing_file_is_one_line) {
     EXPECT_EQ(r.error.rfind("/nonexistent/nlb.conf: cannot read file", 0), 0u) << r.error;
 }
 
-TEST(config, prefix_contains) {
-    ip_prefix p;
-    ASSERT_TRUE(nlb::parse_ip("198.18.0.0", &p.addr, &p.family));
-    p.length = 15;
-    nlb::ip_addr a;
-    nlb::ip_family f;
-    ASSERT_TRUE(nlb::parse_ip("198.19.255.1", &a, &f));
-    EXPECT_TRUE(prefix_contains(p, a));
-    ASSERT_TRUE(nlb::parse_ip("198.20.0.1", &a, &f));
-    EXPECT_FALSE(prefix_contains(p, a));
-}
-
 }  // namespace
