@@ -19,12 +19,17 @@
 #include <rte_lcore.h>
 #include <rte_rcu_qsbr.h>
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <atomic>
+#include <chrono>
 #include <ctime>
 #include <cstdio>
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "conn/conn_table.h"
@@ -424,6 +429,34 @@ void set_cpu_rate(benchmark::State &state, double cpu_s) {
         benchmark::Counter::kAvgThreads);
 }
 
+/*
+ * EAL pinned the main thread to lcore 0's CPU and Google Benchmark's extra
+ * threads inherit that mask: without this, "two threads" share one core.
+ * Thread i runs on CPU i (the bench binary uses lcores 0-1).
+ */
+void pin_thread(benchmark::State &state) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(static_cast<unsigned>(state.thread_index()) % std::thread::hardware_concurrency(),
+            &set);
+    pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+double wall_s() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+/*
+ * Aggregate operations per wall-clock second of all threads together, timed
+ * by thread 0 from its first iteration to the end barrier of the loop.
+ */
+void set_aggregate_rate(benchmark::State &state, double wall0) {
+    if (state.thread_index() != 0) return;
+    double ops = static_cast<double>(state.iterations()) * state.threads() * (mt_new + mt_lookups);
+    state.counters["aggregate_ops_per_s"] = ops / (wall_s() - wall0);
+}
+
 void mt_teardown() {
     g_mt.tab.reset();
     g_mt.h.reset();
@@ -432,6 +465,7 @@ void mt_teardown() {
 }
 
 void BM_conn_mt(benchmark::State &state) {
+    pin_thread(state);
     if (state.thread_index() == 0) mt_setup(false);
     unsigned w = static_cast<unsigned>(state.thread_index());
     bool first = true;
@@ -439,7 +473,7 @@ void BM_conn_mt(benchmark::State &state) {
     uint32_t now = 1;
     uint32_t h[mt_lookups];
     const flow_key *k[mt_lookups];
-    double cpu0 = 0;
+    double cpu0 = 0, wall0 = 0;
     for (auto _ : state) {
         conn_table &tab = *g_mt.tab;  // valid once the loop's start barrier passed
         if (first) {
@@ -447,6 +481,7 @@ void BM_conn_mt(benchmark::State &state) {
             rte_rcu_qsbr_thread_online(g_mt.qs, w);
             first = false;
             cpu0 = thread_cpu_s();
+            wall0 = wall_s();
         }
         for (unsigned i = 0; i < mt_new; i++, next++) {
             flow_key o = orig_key(next, w);
@@ -470,6 +505,7 @@ void BM_conn_mt(benchmark::State &state) {
     }
     /* No offline/unregister here: thread 0 frees the variable right after the loop. */
     set_cpu_rate(state, thread_cpu_s() - cpu0);
+    set_aggregate_rate(state, wall0);
     if (misses) state.SkipWithError("lookup missed an established flow");
     state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * (mt_new + mt_lookups));
     if (state.thread_index() == 0) mt_teardown();
@@ -477,6 +513,7 @@ void BM_conn_mt(benchmark::State &state) {
 BENCHMARK(BM_conn_mt)->Threads(1)->Threads(2)->Iterations(mt_bursts)->UseRealTime();
 
 void BM_rte_hash_mt(benchmark::State &state) {
+    pin_thread(state);
     if (state.thread_index() == 0) mt_setup(true);
     unsigned w = static_cast<unsigned>(state.thread_index());
     if (rte_lcore_id() == LCORE_ID_ANY && rte_thread_register() != 0) {
@@ -486,11 +523,12 @@ void BM_rte_hash_mt(benchmark::State &state) {
     uint64_t next = 0, pos = static_cast<uint64_t>(w) * 7919, misses = 0;
     const void *k[mt_lookups];
     void *data[mt_lookups];
-    double cpu0 = 0;
+    double cpu0 = 0, wall0 = 0;
     bool first = true;
     for (auto _ : state) {
         if (first) {
             cpu0 = thread_cpu_s();
+            wall0 = wall_s();
             first = false;
         }
         rte_hash *hh = g_mt.h.get();
@@ -511,6 +549,7 @@ void BM_rte_hash_mt(benchmark::State &state) {
             __builtin_popcountll(~hits & ((uint64_t{1} << mt_lookups) - 1)));
     }
     set_cpu_rate(state, thread_cpu_s() - cpu0);
+    set_aggregate_rate(state, wall0);
     if (misses) state.SkipWithError("rte_hash lookup missed an established flow");
     state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * (mt_new + mt_lookups));
     if (state.thread_index() == 0) mt_teardown();

@@ -33,6 +33,8 @@ struct alignas(cache_line) conn_table::worker_state {
     uint32_t evict_pos = 0;
     uint32_t open_head = nil;  // retired since the last close_batch()
     uint32_t open_tail = nil;
+    uint32_t open_count = 0;
+    uint32_t reclaim_skip = 0;  // allocations to wait after a grace period was not over
     unsigned limbo_first = 0;
     unsigned limbo_count = 0;
     limbo_batch limbo[limbo_batches];
@@ -134,36 +136,52 @@ bool conn_table::precheck(unsigned worker, const flow_key &orig, uint32_t orig_h
     return true;
 }
 
+uint32_t conn_table::pop_free(worker_state &w) {
+    uint32_t idx = w.free_head;
+    if (idx != nil) w.free_head = entries_[idx].next_;
+    return idx;
+}
+
 uint32_t conn_table::alloc_entry(unsigned worker) {
     worker_state &w = workers_[worker];
-    if (w.free_head == nil) reclaim(worker);
-    if (w.free_head != nil) {
-        uint32_t idx = w.free_head;
-        w.free_head = entries_[idx].next_;
-        return idx;
+    /* Recycled entries first (warm in cache); a grace period that was not
+     * over is re-checked only every few allocations: the check reads every
+     * reader's counter line. */
+    if (w.free_head == nil && w.limbo_count) {
+        if (w.reclaim_skip)
+            w.reclaim_skip--;
+        else
+            reclaim(worker);
     }
+    uint32_t idx = pop_free(w);
+    if (idx != nil) return idx;
     if (w.fresh_pos < w.fresh_end) {
-        uint32_t idx = w.fresh_pos++;
+        idx = w.fresh_pos++;
         new (&entries_[idx]) conn();
         return idx;
     }
     uint32_t c = next_chunk_.load(std::memory_order_relaxed);
-    do {
-        if (c >= n_chunks_) return nil;
-    } while (!next_chunk_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel,
-                                                std::memory_order_relaxed));
-    chunk_next_[c] = nil;
-    if (w.chunk_tail == nil)
-        w.chunk_head = c;
-    else
-        chunk_next_[w.chunk_tail] = c;
-    w.chunk_tail = c;
-    uint32_t begin = c * chunk_entries_;
-    w.fresh_pos = begin + 1;
-    w.fresh_end = static_cast<uint32_t>(std::min<uint64_t>(uint64_t{begin} + chunk_entries_,
-                                                           capacity_));
-    new (&entries_[begin]) conn();
-    return begin;
+    while (c < n_chunks_) {
+        if (!next_chunk_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel,
+                                               std::memory_order_relaxed))
+            continue;
+        chunk_next_[c] = nil;
+        if (w.chunk_tail == nil)
+            w.chunk_head = c;
+        else
+            chunk_next_[w.chunk_tail] = c;
+        w.chunk_tail = c;
+        uint32_t begin = c * chunk_entries_;
+        w.fresh_pos = begin + 1;
+        w.fresh_end = static_cast<uint32_t>(
+            std::min<uint64_t>(uint64_t{begin} + chunk_entries_, capacity_));
+        new (&entries_[begin]) conn();
+        return begin;
+    }
+    /* Nothing else left: close the open batch and try the grace periods now. */
+    if (w.open_head != nil) close_batch(worker);
+    if (w.limbo_count) reclaim(worker);
+    return pop_free(w);
 }
 
 void conn_table::link(uint32_t h, uint32_t ref) {
@@ -297,6 +315,7 @@ void conn_table::retire(unsigned worker, uint32_t idx) {
     else
         entries_[w.open_tail].next_ = idx;
     w.open_tail = idx;
+    w.open_count++;
 }
 
 void conn_table::close_batch(unsigned worker) {
@@ -315,13 +334,23 @@ void conn_table::close_batch(unsigned worker) {
         w.limbo_count++;
     }
     w.open_head = w.open_tail = nil;
+    w.open_count = 0;
+}
+
+void conn_table::after_sweep(unsigned worker) {
+    /* One grace period per close_batch_min entries: starting one is an atomic
+     * add on the rcu variable's token, shared by all workers. */
+    if (workers_[worker].open_count >= close_batch_min) close_batch(worker);
 }
 
 void conn_table::reclaim(unsigned worker) {
     worker_state &w = workers_[worker];
     while (w.limbo_count) {
         limbo_batch &b = w.limbo[w.limbo_first];
-        if (rte_rcu_qsbr_check(rcu_, b.token, false) != 1) return;
+        if (rte_rcu_qsbr_check(rcu_, b.token, false) != 1) {
+            w.reclaim_skip = reclaim_backoff;
+            return;
+        }
         entries_[b.tail].next_ = w.free_head;
         w.free_head = b.head;
         w.limbo_first = (w.limbo_first + 1) % limbo_batches;

@@ -327,12 +327,12 @@ public:
      * its entries (round robin over all it owns) and frees those marked dead
      * or idle past their state's timeout, calling on_free(const conn &,
      * conn_free_reason) for each after it left the index and before it can be
-     * reused. Also recycles entries whose grace period ended. Returns the
-     * number freed. A full cycle over n owned entries takes n / budget calls.
+     * reused. Freed entries become reusable after a grace period (started
+     * once per close_batch_min freed entries, or when the worker runs out).
+     * Returns the number freed. A full cycle over n owned entries takes n / budget calls.
      */
     template <class F>
     unsigned expire(unsigned worker, uint32_t now_ms, unsigned budget, F &&on_free) {
-        reclaim(worker);
         unsigned freed = 0;
         for (unsigned i = 0; i < budget; i++) {
             uint32_t idx = sweep_next(worker);
@@ -345,7 +345,7 @@ public:
             count_freed(worker, why);
             freed++;
         }
-        if (freed) close_batch(worker);
+        if (freed) after_sweep(worker);
         return freed;
     }
 
@@ -387,6 +387,8 @@ private:
     static constexpr unsigned evict_batch = 32;
     static constexpr unsigned evict_scan = 1024;
     static constexpr unsigned limbo_batches = 64;
+    static constexpr unsigned close_batch_min = 32;
+    static constexpr unsigned reclaim_backoff = 8;
 
     struct alignas(cache_line) bucket {
         std::atomic<uint32_t> spill;  // entries living past this bucket whose home is here or before
@@ -445,6 +447,8 @@ private:
     void unlink(uint32_t idx);
     void retire(unsigned worker, uint32_t idx);
     void close_batch(unsigned worker);
+    void after_sweep(unsigned worker);
+    uint32_t pop_free(worker_state &w);
     void reclaim(unsigned worker);
     uint32_t sweep_next(unsigned worker);
     bool due(uint32_t idx, uint32_t now_ms, conn_free_reason *why);
