@@ -61,17 +61,28 @@ bool parse(int argc, char **argv, args *a) {
             return argv[++i];
         };
         const char *v;
-        if (k == "--http") a->http = true;
-        else if ((v = val("--addr"))) a->addr = v;
-        else if ((v = val("--source"))) a->source = v;
-        else if ((v = val("--first-port"))) a->first_port = static_cast<unsigned>(std::atoi(v));
-        else if ((v = val("--count"))) a->count = static_cast<unsigned>(std::atoi(v));
-        else if ((v = val("--interval-ms"))) a->interval_ms = static_cast<unsigned>(std::atoi(v));
-        else if ((v = val("--timeout-ms"))) a->timeout_ms = static_cast<unsigned>(std::atoi(v));
-        else if ((v = val("--warmup-s"))) a->warmup_s = std::atof(v);
-        else if ((v = val("--seconds"))) a->seconds = std::atof(v);
-        else if ((v = val("--max-cpu-pct"))) a->max_cpu_pct = std::atof(v);
-        else return false;
+        if (k == "--http")
+            a->http = true;
+        else if ((v = val("--addr")))
+            a->addr = v;
+        else if ((v = val("--source")))
+            a->source = v;
+        else if ((v = val("--first-port")))
+            a->first_port = static_cast<unsigned>(std::atoi(v));
+        else if ((v = val("--count")))
+            a->count = static_cast<unsigned>(std::atoi(v));
+        else if ((v = val("--interval-ms")))
+            a->interval_ms = static_cast<unsigned>(std::atoi(v));
+        else if ((v = val("--timeout-ms")))
+            a->timeout_ms = static_cast<unsigned>(std::atoi(v));
+        else if ((v = val("--warmup-s")))
+            a->warmup_s = std::atof(v);
+        else if ((v = val("--seconds")))
+            a->seconds = std::atof(v);
+        else if ((v = val("--max-cpu-pct")))
+            a->max_cpu_pct = std::atof(v);
+        else
+            return false;
     }
     return a->mode == "listen" || a->mode == "probe" || a->mode == "local";
 }
@@ -95,11 +106,10 @@ int listen_mode(const args &a) {
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);  // the farm thread inherits the mask
-    nlb::bench::listener_farm farm(a.addr, static_cast<uint16_t>(a.first_port), a.count,
-                                   a.http);
+    nlb::bench::listener_farm farm(a.addr, static_cast<uint16_t>(a.first_port), a.count, a.http);
     if (!farm.ok()) {
-        std::fprintf(stderr, "Failed to listen on %s:%u..+%u: %s\n", a.addr.c_str(),
-                     a.first_port, a.count, std::strerror(errno));
+        std::fprintf(stderr, "Failed to listen on %s:%u..+%u: %s\n", a.addr.c_str(), a.first_port,
+                     a.count, std::strerror(errno));
         return 1;
     }
     std::printf("listening %zu\n", farm.ports().size());
@@ -161,24 +171,32 @@ int probe_mode(const args &a, const std::vector<uint16_t> &ports) {
         failures += st->failures;
         if (!st->last_failure.empty()) a_reason = st->last_failure;
         switch (st->st) {
-        case nlb::health::status::healthy: ++healthy; break;
-        case nlb::health::status::unhealthy: ++unhealthy; break;
-        case nlb::health::status::initial: ++initial; break;
+            case nlb::health::status::healthy:
+                ++healthy;
+                break;
+            case nlb::health::status::unhealthy:
+                ++unhealthy;
+                break;
+            case nlb::health::status::initial:
+                ++initial;
+                break;
         }
     }
     prober.stop();
     const double probes = static_cast<double>(s1.probes_completed - s0.probes_completed);
     const double process_pct = 100.0 * cpu / wall;
-    std::printf("targets=%zu method=%s interval_ms=%u window_s=%.1f probes=%.0f probes_per_s=%.0f "
-                "expected_per_s=%.0f\n",
-                ports.size(), a.http ? "http" : "tcp", a.interval_ms, wall, probes,
-                probes / wall, 1000.0 * static_cast<double>(ports.size()) / a.interval_ms);
+    std::printf(
+        "targets=%zu method=%s interval_ms=%u window_s=%.1f probes=%.0f probes_per_s=%.0f "
+        "expected_per_s=%.0f\n",
+        ports.size(), a.http ? "http" : "tcp", a.interval_ms, wall, probes, probes / wall,
+        1000.0 * static_cast<double>(ports.size()) / a.interval_ms);
     std::printf("healthy=%u unhealthy=%u initial=%u failures=%llu%s%s\n", healthy, unhealthy,
                 initial, static_cast<unsigned long long>(failures),
                 a_reason.empty() ? "" : " last_failure=", a_reason.c_str());
-    std::printf("process_cpu_pct_of_core=%.2f loop_thread_cpu_pct_of_core=%.2f "
-                "process_us_per_probe=%.1f\n",
-                process_pct, 100.0 * loop / wall, probes > 0 ? 1e6 * cpu / probes : 0.0);
+    std::printf(
+        "process_cpu_pct_of_core=%.2f loop_thread_cpu_pct_of_core=%.2f "
+        "process_us_per_probe=%.1f\n",
+        process_pct, 100.0 * loop / wall, probes > 0 ? 1e6 * cpu / probes : 0.0);
     const bool pass = healthy == ports.size() && process_pct < a.max_cpu_pct;
     std::printf("%s (limit %.0f %% of one core)\n", pass ? "PASS" : "FAIL", a.max_cpu_pct);
     return pass ? 0 : 1;

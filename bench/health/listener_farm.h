@@ -33,7 +33,7 @@ inline void raise_fd_limit(rlim_t want) {
 }
 
 class listener_farm {
-public:
+  public:
     /**
      * Opens `count` listeners on addr (IPv4), ports first_port.. (first_port 0:
      * `count` ephemeral ports). ok() tells whether all opened.
@@ -79,7 +79,7 @@ public:
     const std::vector<uint16_t> &ports() const { return ports_; }
     uint64_t accepted() const { return accepted_.load(std::memory_order_relaxed); }
 
-private:
+  private:
     static constexpr uint64_t listener_bit = 1ull << 32;
 
     void run() {

@@ -86,19 +86,26 @@ std::string map_key(const target_key &k) {
 
 std::string errno_reason(int err) {
     switch (err) {
-    case ECONNREFUSED: return "refused";
-    case ETIMEDOUT: return "timeout";
-    case ECONNRESET:
-    case ECONNABORTED:
-    case EPIPE: return "reset";
-    case ENETUNREACH:
-    case EHOSTUNREACH:
-    case ENONET: return "no route";
-    default: return std::string("error: ") + std::strerror(err);
+        case ECONNREFUSED:
+            return "refused";
+        case ETIMEDOUT:
+            return "timeout";
+        case ECONNRESET:
+        case ECONNABORTED:
+        case EPIPE:
+            return "reset";
+        case ENETUNREACH:
+        case EHOSTUNREACH:
+        case ENONET:
+            return "no route";
+        default:
+            return std::string("error: ") + std::strerror(err);
     }
 }
 
-uint16_t probe_port(const entry &e) { return e.cfg.port ? e.cfg.port : e.tgt.traffic_port; }
+uint16_t probe_port(const entry &e) {
+    return e.cfg.port ? e.cfg.port : e.tgt.traffic_port;
+}
 
 constexpr uint64_t wake_id = 0;
 
@@ -293,38 +300,41 @@ struct health_prober::impl {
             e.got_len = static_cast<uint8_t>(e.got_len + n);
             unsigned code = 0;
             switch (parse_status_line(std::string_view(e.got, e.got_len), &code)) {
-            case status_line_result::ok:
-                if (status_is_normal(code, e.probe_classes)) return finish(e, true, {}, now);
-                return finish(e, false, "status " + std::to_string(code), now);
-            case status_line_result::bad: return finish(e, false, "bad response", now);
-            case status_line_result::need_more:
-                if (e.got_len == sizeof(e.got)) return finish(e, false, "bad response", now);
-                break;
+                case status_line_result::ok:
+                    if (status_is_normal(code, e.probe_classes)) return finish(e, true, {}, now);
+                    return finish(e, false, "status " + std::to_string(code), now);
+                case status_line_result::bad:
+                    return finish(e, false, "bad response", now);
+                case status_line_result::need_more:
+                    if (e.got_len == sizeof(e.got)) return finish(e, false, "bad response", now);
+                    break;
             }
         }
     }
 
     void handle_io(entry &e, uint32_t events, steady::time_point now) {
         switch (e.ph) {
-        case phase::connecting: {
-            int err = 0;
-            socklen_t l = sizeof(err);
-            if (getsockopt(e.fd, SOL_SOCKET, SO_ERROR, &err, &l) != 0) err = errno;
-            if (err) return finish(e, false, errno_reason(err), now);
-            if (!(events & (EPOLLOUT | EPOLLHUP | EPOLLERR))) return;
-            return on_connected(e, now);
-        }
-        case phase::sending:
-            if (events & EPOLLERR) {
+            case phase::connecting: {
                 int err = 0;
                 socklen_t l = sizeof(err);
-                getsockopt(e.fd, SOL_SOCKET, SO_ERROR, &err, &l);
-                return finish(e, false, errno_reason(err ? err : ECONNRESET), now);
+                if (getsockopt(e.fd, SOL_SOCKET, SO_ERROR, &err, &l) != 0) err = errno;
+                if (err) return finish(e, false, errno_reason(err), now);
+                if (!(events & (EPOLLOUT | EPOLLHUP | EPOLLERR))) return;
+                return on_connected(e, now);
             }
-            return try_send(e, now);
-        case phase::reading: return try_read(e, now);
-        case phase::idle:
-        case phase::queued: return;
+            case phase::sending:
+                if (events & EPOLLERR) {
+                    int err = 0;
+                    socklen_t l = sizeof(err);
+                    getsockopt(e.fd, SOL_SOCKET, SO_ERROR, &err, &l);
+                    return finish(e, false, errno_reason(err ? err : ECONNRESET), now);
+                }
+                return try_send(e, now);
+            case phase::reading:
+                return try_read(e, now);
+            case phase::idle:
+            case phase::queued:
+                return;
         }
     }
 
@@ -499,8 +509,9 @@ void health_prober::upsert(const target &t, const check_settings &settings) {
         steady::duration first{0};
         if (m.opt.spread_first_probe) {
             std::uniform_int_distribution<int64_t> d(
-                0, std::max<int64_t>(std::chrono::duration_cast<steady::duration>(settings.interval)
-                                         .count() - 1, 0));
+                0, std::max<int64_t>(
+                       std::chrono::duration_cast<steady::duration>(settings.interval).count() - 1,
+                       0));
             first = steady::duration(d(m.rng));
         }
         m.set_due(*e, now + first);
@@ -569,7 +580,11 @@ std::chrono::nanoseconds health_prober::loop_cpu_time() const {
     return impl_->cpu_now();
 }
 
-void health_prober::on_change(change_fn fn) { impl_->change_cb = std::move(fn); }
-void health_prober::on_fail_open(fail_open_fn fn) { impl_->fail_open_cb = std::move(fn); }
+void health_prober::on_change(change_fn fn) {
+    impl_->change_cb = std::move(fn);
+}
+void health_prober::on_fail_open(fail_open_fn fn) {
+    impl_->fail_open_cb = std::move(fn);
+}
 
 }  // namespace nlb::health

@@ -75,9 +75,9 @@ struct target {
 struct prober_options {
     std::optional<ip_addr> source_v4;  // bound before connect when set
     std::optional<ip_addr> source_v6;
-    double jitter = 0.1;               // fraction of the interval, 0..0.5
-    bool spread_first_probe = true;    // false: a new target is probed at once
-    unsigned max_in_flight = 4096;     // concurrent probes; the rest queue
+    double jitter = 0.1;             // fraction of the interval, 0..0.5
+    bool spread_first_probe = true;  // false: a new target is probed at once
+    unsigned max_in_flight = 4096;   // concurrent probes; the rest queue
 };
 
 /** Counters of the prober as a whole. */
@@ -94,7 +94,7 @@ using change_fn = std::function<void(const target_key &, status old_st, status n
 using fail_open_fn = std::function<void(const std::string &service, bool fail_open)>;
 
 class health_prober {
-public:
+  public:
     explicit health_prober(prober_options options = {});
     /** Stops the loop if running and closes every probe socket. */
     ~health_prober();
@@ -141,7 +141,7 @@ public:
 
     struct impl;
 
-private:
+  private:
     std::unique_ptr<impl> impl_;
 };
 

@@ -10,15 +10,18 @@ namespace nlb::health {
 
 const char *status_name(status s) {
     switch (s) {
-    case status::initial: return "INITIAL";
-    case status::healthy: return "HEALTHY";
-    case status::unhealthy: return "UNHEALTHY";
+        case status::initial:
+            return "INITIAL";
+        case status::healthy:
+            return "HEALTHY";
+        case status::unhealthy:
+            return "UNHEALTHY";
     }
     return "?";
 }
 
-bool apply_result(target_state &st, bool ok, const std::string &reason,
-                  unsigned healthy_threshold, unsigned unhealthy_threshold) {
+bool apply_result(target_state &st, bool ok, const std::string &reason, unsigned healthy_threshold,
+                  unsigned unhealthy_threshold) {
     healthy_threshold = std::max(healthy_threshold, 1u);
     unhealthy_threshold = std::max(unhealthy_threshold, 1u);
     const status before = st.st;

@@ -75,8 +75,8 @@ struct target_state {
  * last_failure on a failure (`reason`). Does not touch the timestamps.
  * Returns true when st.st changed.
  */
-bool apply_result(target_state &st, bool ok, const std::string &reason,
-                  unsigned healthy_threshold, unsigned unhealthy_threshold);
+bool apply_result(target_state &st, bool ok, const std::string &reason, unsigned healthy_threshold,
+                  unsigned unhealthy_threshold);
 
 /** Result of looking at the first bytes of an HTTP response. */
 enum class status_line_result : uint8_t { need_more, ok, bad };

@@ -94,12 +94,12 @@ struct change_log {
     std::vector<item> items;
 
     void attach(health_prober &p) {
-        p.on_change([this, &p](const target_key &k, status from, status to,
-                               const std::string &reason) {
-            auto st = p.state(k);
-            std::lock_guard lk(mu);
-            items.push_back({k, from, to, reason, st.value_or(target_state{})});
-        });
+        p.on_change(
+            [this, &p](const target_key &k, status from, status to, const std::string &reason) {
+                auto st = p.state(k);
+                std::lock_guard lk(mu);
+                items.push_back({k, from, to, reason, st.value_or(target_state{})});
+            });
     }
     std::vector<item> of(const std::string &instance) {
         std::lock_guard lk(mu);
@@ -475,8 +475,7 @@ TEST(HealthProberLoop, InFlightCapQueuesTheRest) {
     const auto took = std::chrono::steady_clock::now() - t0;
     EXPECT_LE(max_seen, 2u);
     EXPECT_GE(took, 3 * 150ms - 20ms);  // three waves of two timeouts each
-    for (int i = 0; i < 6; ++i)
-        EXPECT_EQ(p.state({"hang", name("h", i)})->last_failure, "timeout");
+    for (int i = 0; i < 6; ++i) EXPECT_EQ(p.state({"hang", name("h", i)})->last_failure, "timeout");
     p.stop();
     for (int fd : silent) ::close(fd);
 }
@@ -490,7 +489,7 @@ TEST(HealthProberLoop, JitterSpreadsFirstProbesAndKeepsRate) {
         p.upsert(make_target("svc", name("i", i), srv.port()), tcp_check(400ms));
     std::this_thread::sleep_for(100ms);
     const auto early = p.stats().probes_completed;
-    EXPECT_LT(early, 20u);  // not all at once
+    EXPECT_LT(early, 20u);                // not all at once
     std::this_thread::sleep_for(1150ms);  // ~1.25 s: about 3 rounds
     const auto total = p.stats().probes_completed;
     EXPECT_GE(total, 50u);

@@ -77,8 +77,7 @@ TEST(StatusLine, EveryPrefixNeedsMore) {
     const std::string line = "HTTP/1.1 404 Not Found\r\n";
     unsigned code = 0;
     for (size_t i = 0; i <= 12; ++i)
-        EXPECT_EQ(parse_status_line(line.substr(0, i), &code), status_line_result::need_more)
-            << i;
+        EXPECT_EQ(parse_status_line(line.substr(0, i), &code), status_line_result::need_more) << i;
     EXPECT_EQ(parse_status_line(line.substr(0, 13), &code), status_line_result::ok);
     EXPECT_EQ(code, 404u);
 }

@@ -59,7 +59,7 @@ inline uint16_t closed_port() {
 enum class http_mode { status, split, garbage, slow, hang, close };
 
 class http_server {
-public:
+  public:
     explicit http_server(int code = 200, const char *addr = "127.0.0.1") : code_(code) {
         fd_ = listen_on(addr, 0);
         port_ = port_of(fd_);
@@ -91,7 +91,7 @@ public:
         return requests_.size();
     }
 
-private:
+  private:
     struct conn {
         int fd;
         std::string in;
@@ -111,17 +111,24 @@ private:
         const std::string resp = "HTTP/1.1 " + std::to_string(code) +
                                  " X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         switch (m) {
-        case http_mode::status:
-        case http_mode::slow: send_all(c.fd, resp); break;
-        case http_mode::split:
-            for (size_t i = 0; i < resp.size(); i += 5) {
-                send_all(c.fd, resp.substr(i, 5));
-                std::this_thread::sleep_for(std::chrono::milliseconds(3));
-            }
-            break;
-        case http_mode::garbage: send_all(c.fd, "SSH-2.0-OpenSSH_9.2\r\n"); break;
-        case http_mode::close: break;
-        case http_mode::hang: c.answered = true; return;  // keep it open, say nothing
+            case http_mode::status:
+            case http_mode::slow:
+                send_all(c.fd, resp);
+                break;
+            case http_mode::split:
+                for (size_t i = 0; i < resp.size(); i += 5) {
+                    send_all(c.fd, resp.substr(i, 5));
+                    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+                }
+                break;
+            case http_mode::garbage:
+                send_all(c.fd, "SSH-2.0-OpenSSH_9.2\r\n");
+                break;
+            case http_mode::close:
+                break;
+            case http_mode::hang:
+                c.answered = true;
+                return;  // keep it open, say nothing
         }
         ::shutdown(c.fd, SHUT_WR);
         c.answered = true;
