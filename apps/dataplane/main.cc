@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * nlb-dataplane: reads its configuration, initialises EAL, brings up the
- * ports and waits for SIGTERM/SIGINT, then stops the ports and removes its
- * agent socket.
+ * ports, builds the datapath (connection, persistence, neighbour and route
+ * tables, snapshot manager), launches one worker loop per worker lcore and
+ * runs the slow path (ARP/ND, ICMP echo, resolution) on the main lcore until
+ * SIGTERM/SIGINT; then stops the workers and the ports and removes its agent
+ * socket.
  *
  * Exit codes: 0 clean stop or valid --check-config, 1 start-up failure
  * (EAL, mempool, port), 2 usage or configuration error.
  */
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
@@ -20,13 +24,26 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <ctime>
 #include <filesystem>
+#include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "config.h"
+#include "conn/conn_table.h"
+#include "conn/persist_table.h"
+#include "pipeline/neighbour_table.h"
+#include "pipeline/route_table.h"
+#include "pipeline/worker.h"
 #include "ports.h"
+#include "slow_path.h"
+#include "snapshot/snapshot_builder.h"
+#include "snapshot/snapshot_manager.h"
+#include "worker_loop.h"
 
 #ifndef NLB_SOURCE_DRIVERS_CFG
 #define NLB_SOURCE_DRIVERS_CFG ""
@@ -47,7 +64,8 @@ void on_signal(int) {
 
 void usage(FILE *to) {
     std::fprintf(to,
-                 "usage: nlb-dataplane --config FILE [--drivers-cfg DIR]\n"
+                 "usage: nlb-dataplane --config FILE [--drivers-cfg DIR] [--no-backoff]\n"
+                 "                     [--service SPEC]...\n"
                  "       nlb-dataplane --check-config FILE [--drivers-cfg DIR]\n"
                  "\n"
                  "  --config FILE        run with this configuration (apps/dataplane/README.md)\n"
@@ -55,7 +73,11 @@ void usage(FILE *to) {
                  "                       first error and exit 2\n"
                  "  --drivers-cfg DIR    where port profiles (NAME.conf) are found; default:\n"
                  "                       ../share/nlb/drivers-cfg next to the binary, else the\n"
-                 "                       source tree's drivers-cfg/\n");
+                 "                       source tree's drivers-cfg/\n"
+                 "  --no-backoff         idle workers keep polling (no pause/sleep back-off)\n"
+                 "  --service SPEC       publish this service at start, without the agent:\n"
+                 "                       vip=A,port=N,proto=tcp|udp,mode=nat|dsr|tunnel,\n"
+                 "                       sched=wrr|wlc|source_ip,backend=ADDR/PORT/WEIGHT,...\n");
 }
 
 // --drivers-cfg, else the installed copy beside the binary, else the source tree.
@@ -69,21 +91,278 @@ std::string default_drivers_cfg() {
     return NLB_SOURCE_DRIVERS_CFG;
 }
 
-/*
- * Where the worker loop goes. Workers will be launched here with
- * rte_eal_remote_launch() on config.workers, each polling RX queue i of every
- * port, and the main lcore will run the agent (gRPC on config.agent_socket)
- * and ARP/ND. Neither exists yet, so this only waits for a stop signal: the
- * ports are up but nothing is forwarded.
- */
-void run_workers(const dataplane_config &config, const port_set &ports) {
-    (void)config;
-    (void)ports;
+struct run_options {
+    bool backoff = true;
+    std::vector<nlb::service_spec> services;  // --service: published at start
+};
+
+// "vip=A,port=N,proto=tcp,mode=nat,sched=wrr,backend=ADDR/PORT/WEIGHT,..." -> a service.
+bool parse_service(const std::string &text, nlb::service_spec *out, std::string *error) {
+    nlb::service_spec s{};
+    s.key.proto = nlb::ipproto_tcp;
+    s.mode = nlb::fwd_mode::nat;
+    s.sched = nlb::sched_kind::wrr;
+    s.version = 1;
+    bool have_vip = false, have_port = false;
+    std::stringstream in(text);
+    std::string item;
+    auto number = [](const std::string &v, unsigned long max, unsigned long *n) {
+        char *end = nullptr;
+        *n = std::strtoul(v.c_str(), &end, 10);
+        return !v.empty() && *end == 0 && *n <= max;
+    };
+    while (std::getline(in, item, ',')) {
+        const auto eq = item.find('=');
+        const std::string key = item.substr(0, eq), v = eq == std::string::npos ? "" : item.substr(eq + 1);
+        unsigned long n = 0;
+        if (key == "vip" && nlb::parse_ip(v, &s.key.vip, &s.key.family)) {
+            have_vip = true;
+        } else if (key == "port" && number(v, 65535, &n) && n > 0) {
+            s.key.port_be = rte_cpu_to_be_16(static_cast<uint16_t>(n));
+            have_port = true;
+        } else if (key == "proto" && (v == "tcp" || v == "udp")) {
+            s.key.proto = v == "tcp" ? nlb::ipproto_tcp : nlb::ipproto_udp;
+        } else if (key == "mode" && (v == "nat" || v == "dsr" || v == "tunnel")) {
+            s.mode = v == "nat" ? nlb::fwd_mode::nat : v == "dsr" ? nlb::fwd_mode::dsr : nlb::fwd_mode::tunnel;
+        } else if (key == "sched" && (v == "wrr" || v == "wlc" || v == "source_ip")) {
+            s.sched = v == "wrr" ? nlb::sched_kind::wrr : v == "wlc" ? nlb::sched_kind::wlc : nlb::sched_kind::source_ip;
+        } else if (key == "backend") {
+            const auto a = v.find('/'), b = v.find('/', a == std::string::npos ? a : a + 1);
+            nlb::backend_spec be{};
+            unsigned long port = 0, weight = 0;
+            if (a == std::string::npos || b == std::string::npos ||
+                !nlb::parse_ip(v.substr(0, a), &be.addr, &be.family) ||
+                !number(v.substr(a + 1, b - a - 1), 65535, &port) || port == 0 ||
+                !number(v.substr(b + 1), 100, &weight)) {
+                *error = "bad backend '" + v + "' (ADDR/PORT/WEIGHT)";
+                return false;
+            }
+            be.id = s.backends.size() + 1;
+            be.port_be = rte_cpu_to_be_16(static_cast<uint16_t>(port));
+            be.weight = static_cast<uint8_t>(weight);
+            be.state = nlb::backend_state::active;
+            s.backends.push_back(be);
+        } else {
+            *error = "bad item '" + item + "'";
+            return false;
+        }
+    }
+    if (!have_vip || !have_port) {
+        *error = "vip= and port= are required";
+        return false;
+    }
+    *out = std::move(s);
+    return true;
+}
+
+/** The datapath objects main builds from the configuration and owns. */
+struct datapath_objects {
+    std::unique_ptr<nlb::snapshot_manager> snapshots;
+    std::unique_ptr<nlb::conn_table> conns;
+    std::unique_ptr<nlb::persist_table> persist;
+    std::unique_ptr<nlb::neighbour_table> neighbours;
+    std::unique_ptr<nlb::route_table> routes;
+    nlb::snapshot_limits limits;
+    nlb::datapath dp;
+};
+
+bool build_datapath(const dataplane_config &config, const port_set &ports,
+                    datapath_objects *o, std::string *error) {
+    const unsigned n_workers = static_cast<unsigned>(config.workers.size());
+    if (ports.ports().size() > nlb::max_ports) {
+        *error = "Failed to build the datapath: more than " + std::to_string(nlb::max_ports) + " ports";
+        return false;
+    }
+    // One RCU reader per worker plus one for the main lcore's slow path (id n_workers).
+    o->snapshots = nlb::snapshot_manager::create(n_workers + 1, error);
+    if (!o->snapshots) return false;
+    nlb::conn_table_config cc;
+    cc.capacity = config.conn_capacity;
+    cc.n_workers = n_workers;
+    cc.timeouts.syn_recv_s = config.timeouts.syn_recv;
+    cc.timeouts.established_s = config.timeouts.established;
+    cc.timeouts.fin_wait_s = config.timeouts.fin_wait;
+    cc.timeouts.time_wait_s = config.timeouts.time_wait;
+    cc.timeouts.close_s = config.timeouts.close;
+    cc.timeouts.udp_s = config.timeouts.udp;
+    cc.rcu = o->snapshots->rcu();
+    o->conns = nlb::conn_table::create(cc, error);
+    if (!o->conns) return false;
+    o->persist = nlb::persist_table::create(std::max<uint64_t>(1024, config.conn_capacity / 4), error);
+    if (!o->persist) return false;
+    o->neighbours = std::make_unique<nlb::neighbour_table>(4096);
+    o->routes = std::make_unique<nlb::route_table>();
+    nlb::datapath &dp = o->dp;
+    dp.n_ports = static_cast<uint16_t>(ports.ports().size());
+    for (const port_state &p : ports.ports()) {
+        const port_config &pc = config.ports[p.index];
+        nlb::port_config &d = dp.ports[p.index];
+        d.mac = p.mac;
+        d.mtu = p.mtu;
+        for (const auto *prefix : {&pc.ipv4, &pc.ipv6}) {
+            if (!*prefix) continue;
+            const nlb::ip_prefix &x = **prefix;
+            if (x.family == nlb::ip_family::v4) {
+                d.v4 = x.addr;
+                d.has_v4 = true;
+            } else {
+                d.v6 = x.addr;
+                d.has_v6 = true;
+            }
+            if (!o->routes->add_connected(x.addr, x.family, x.length, static_cast<uint16_t>(p.index), error))
+                return false;
+        }
+    }
+    for (const port_config &pc : config.ports) {
+        if (pc.gateway_v4 && !o->routes->set_default(*pc.gateway_v4, nlb::ip_family::v4, error)) return false;
+        if (pc.gateway_v6 && !o->routes->set_default(*pc.gateway_v6, nlb::ip_family::v6, error)) return false;
+    }
+    if (config.tunnel_source_v4) {
+        dp.tunnel.src_v4 = config.tunnel_source_v4->addr;
+        dp.tunnel.src_v4_len = config.tunnel_source_v4->length;
+    } else if (dp.n_ports && dp.ports[dp.n_ports - 1].has_v4) {
+        dp.tunnel.src_v4 = dp.ports[dp.n_ports - 1].v4;  // the backend port's own address
+    }
+    if (config.tunnel_source_v6) {
+        dp.tunnel.src_v6 = config.tunnel_source_v6->addr;
+        dp.tunnel.src_v6_len = config.tunnel_source_v6->length;
+    } else if (dp.n_ports && dp.ports[dp.n_ports - 1].has_v6) {
+        dp.tunnel.src_v6 = dp.ports[dp.n_ports - 1].v6;
+    }
+    dp.conns = o->conns.get();
+    dp.persist = o->persist.get();
+    dp.snapshots = o->snapshots.get();
+    dp.neighbours = o->neighbours.get();
+    dp.routes = o->routes.get();
+    dp.max_services = o->limits.max_services;
+    dp.max_backends = o->limits.max_backends;
+    return true;
+}
+
+void print_stats(const std::vector<std::unique_ptr<nlb::worker>> &workers,
+                 const std::vector<std::unique_ptr<worker_context>> &contexts,
+                 const slow_path &sp) {
+    uint64_t drops[nlb::drop_reason_count] = {};
+    uint64_t rx = 0, fwd = 0, conns = 0, tx = 0, sleeps = 0, rounds = 0;
+    for (size_t i = 0; i < workers.size(); i++) {
+        const nlb::worker_counters &c = workers[i]->counters();
+        rx += c.rx_packets.get();
+        fwd += c.forwarded.get();
+        conns += c.new_conns.get();
+        tx += contexts[i]->counters.tx_packets.get();
+        sleeps += contexts[i]->counters.sleeps.get();
+        rounds += contexts[i]->counters.rounds.get();
+        for (size_t r = 0; r < nlb::drop_reason_count; r++) drops[r] += c.drops[r].get();
+    }
+    for (size_t r = 0; r < nlb::drop_reason_count; r++) drops[r] += sp.counters().drops[r].get();
     std::fprintf(stderr,
-                 "nlb-dataplane: ports are up; the worker loop is not implemented yet, so no "
-                 "packets are forwarded. Waiting for SIGTERM/SIGINT.\n");
-    while (!stop_requested.load(std::memory_order_relaxed))
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                 "nlb-dataplane: rx %lu forwarded %lu tx %lu new_conns %lu rounds %lu sleeps %lu; "
+                 "slow path: arp replies %lu nd adverts %lu echo replies %lu probes %lu "
+                 "announcements %lu learnt %lu\n",
+                 (unsigned long)rx, (unsigned long)fwd, (unsigned long)tx, (unsigned long)conns,
+                 (unsigned long)rounds, (unsigned long)sleeps,
+                 (unsigned long)sp.counters().arp_replies_sent.get(),
+                 (unsigned long)sp.counters().nd_adverts_sent.get(),
+                 (unsigned long)sp.counters().echo_replies_sent.get(),
+                 (unsigned long)sp.counters().probes_sent.get(),
+                 (unsigned long)sp.counters().announcements_sent.get(),
+                 (unsigned long)sp.counters().learnt.get());
+    for (size_t r = 1; r < nlb::drop_reason_count; r++)
+        if (drops[r])
+            std::fprintf(stderr, "nlb-dataplane: drop %s %lu\n",
+                         nlb::drop_reason_name(static_cast<nlb::drop_reason>(r)), (unsigned long)drops[r]);
+}
+
+/*
+ * Builds the datapath, launches one worker loop per worker lcore, and runs
+ * the slow path (and the agent) on the main lcore until a stop signal; then
+ * stops and joins the workers. Returns the exit code.
+ */
+int run_workers(const dataplane_config &config, const port_set &ports, rte_mempool *pool,
+                const run_options &options) {
+    datapath_objects o;
+    std::string error;
+    if (!build_datapath(config, ports, &o, &error)) {
+        std::fprintf(stderr, "Failed to build the datapath: %s\n", error.c_str());
+        return 1;
+    }
+    const unsigned n_workers = static_cast<unsigned>(config.workers.size());
+    std::atomic<bool> workers_stop{false};
+    std::vector<std::unique_ptr<nlb::worker>> workers;
+    std::vector<std::unique_ptr<worker_context>> contexts;
+    slow_path_config sc;
+    sc.dp = &o.dp;
+    sc.neighbours = o.neighbours.get();
+    sc.pool = pool;
+    sc.rcu_id = n_workers;
+    for (const port_state &p : ports.ports()) {
+        sc.port_ids[p.index] = p.port_id;
+        sc.own_tx_queue[p.index] = p.tx_queues > n_workers;
+        sc.tx_queue[p.index] = static_cast<uint16_t>(n_workers);
+    }
+    int rc = 0;
+    for (unsigned i = 0; i < n_workers && rc == 0; i++) {
+        workers.push_back(std::make_unique<nlb::worker>(i, o.dp));
+        auto ctx = std::make_unique<worker_context>();
+        ctx->index = i;
+        ctx->pipeline = workers.back().get();
+        ctx->dp = &o.dp;
+        ctx->n_ports = o.dp.n_ports;
+        std::memcpy(ctx->port_ids, sc.port_ids, sizeof(ctx->port_ids));
+        ctx->backoff.enabled = options.backoff;
+        ctx->stop = &workers_stop;
+        if (!create_worker_rings(ctx.get(), 1024, &error)) {
+            std::fprintf(stderr, "%s\n", error.c_str());
+            rc = 1;
+        }
+        sc.slow_rings.push_back(ctx->slow_ring);
+        sc.resolve_rings.push_back(ctx->resolve_ring);
+        contexts.push_back(std::move(ctx));
+    }
+    if (rc != 0) {
+        for (auto &c : contexts) free_worker_rings(c.get());
+        return rc;
+    }
+    sc.tx_ring = contexts[0]->tx_ring;
+    {
+        slow_path sp(sc);
+        if (!options.services.empty()) {
+            nlb::snapshot_builder builder(o.limits);
+            nlb::snapshot_build b = builder.build(options.services, nullptr);
+            if (!b.snap) {
+                std::fprintf(stderr, "Failed to build the --service snapshot: %s\n", b.error.c_str());
+                rc = 2;
+            } else {
+                o.snapshots->publish(std::move(b.snap));
+            }
+        }
+        unsigned launched = 0;
+        for (unsigned i = 0; i < n_workers && rc == 0; i++) {
+            if (rte_eal_remote_launch(worker_main, contexts[i].get(), config.workers[i]) != 0) {
+                std::fprintf(stderr, "Failed to launch worker %u on lcore %u\n", i, config.workers[i]);
+                rc = 1;
+                break;
+            }
+            launched++;
+        }
+        if (rc == 0) {
+            std::fprintf(stderr, "nlb-dataplane: %u worker(s) forwarding; idle back-off %s\n",
+                         n_workers, options.backoff ? "on" : "off");
+            // The main lcore: slow path; short sleeps when there is nothing to do.
+            while (!stop_requested.load(std::memory_order_relaxed)) {
+                if (sp.poll(tsc_now_ms()) == 0) {
+                    timespec ts{0, 200 * 1000};
+                    nanosleep(&ts, nullptr);
+                }
+            }
+        }
+        workers_stop.store(true, std::memory_order_relaxed);
+        for (unsigned i = 0; i < launched; i++) rte_eal_wait_lcore(config.workers[i]);
+        sp.poll(tsc_now_ms());
+        print_stats(workers, contexts, sp);
+    }
+    for (auto &c : contexts) free_worker_rings(c.get());
+    return rc;
 }
 
 bool make_socket_dir(const std::string &socket_path) {
@@ -100,7 +379,7 @@ bool make_socket_dir(const std::string &socket_path) {
     return true;
 }
 
-int run(const dataplane_config &config) {
+int run(const dataplane_config &config, const run_options &options) {
     std::vector<std::string> args = eal_arguments(config);
     args.insert(args.begin(), "nlb-dataplane");
     std::vector<char *> argv;
@@ -149,7 +428,7 @@ int run(const dataplane_config &config) {
                              format_mac(p.mac).c_str(), p.mtu, p.rx_queues, p.tx_queues,
                              p.rss_enabled ? "on" : "off", l.up ? "up" : "down", l.speed_mbps);
             }
-            run_workers(config, ports);
+            rc = run_workers(config, ports, pool, options);
             std::fprintf(stderr, "nlb-dataplane: stopping\n");
         }
         ports.stop_all();
@@ -166,6 +445,7 @@ int run(const dataplane_config &config) {
 int main(int argc, char **argv) {
     std::string config_path, drivers_cfg;
     bool check_only = false;
+    run_options options_run;
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
         auto value = [&](const char *flag) -> std::string {
@@ -183,6 +463,16 @@ int main(int argc, char **argv) {
             check_only = true;
         } else if (a == "--drivers-cfg") {
             drivers_cfg = value("--drivers-cfg");
+        } else if (a == "--no-backoff") {
+            options_run.backoff = false;
+        } else if (a == "--service") {
+            nlb::service_spec svc;
+            std::string err;
+            if (!parse_service(value("--service"), &svc, &err)) {
+                std::fprintf(stderr, "nlb-dataplane: --service: %s\n", err.c_str());
+                return 2;
+            }
+            options_run.services.push_back(std::move(svc));
         } else if (a == "-h" || a == "--help") {
             usage(stdout);
             return 0;
@@ -214,5 +504,5 @@ int main(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, nullptr);
     sigaction(SIGINT, &sa, nullptr);
-    return run(*result.config);
+    return run(*result.config, options_run);
 }

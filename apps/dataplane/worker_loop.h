@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * worker_loop: the run-to-completion loop of one worker lcore (DESIGN.md
+ * "Run-to-completion workers").
+ *
+ * Per round, for every port: rx_burst(queue = worker index, 32) →
+ * worker::process_burst → verdicts:
+ *   tx        into the port's TX buffer (flushed when full and at the end of
+ *             the round; what the queue refuses is freed and counted tx_full);
+ *   slow_path onto the worker's slow ring to the main lcore (full: freed,
+ *             counted slow_path_full);
+ *   resolve   onto the worker's resolve ring as {mbuf, next hop, port} (full:
+ *             freed, counted slow_path_full);
+ *   drop      freed (process_burst already counted the reason).
+ * After each round the worker drains its TX ring (packets the main lcore asks
+ * it to send, for ports where the main lcore has no TX queue of its own),
+ * reports an RCU quiescent state, and every expire_every rounds runs
+ * worker::expire with a budget. The millisecond clock comes from the TSC.
+ *
+ * Idle back-off: after spin_polls empty rounds the loop calls rte_pause()
+ * between polls; once it has been idle for sleep_after_us it goes offline in
+ * RCU (so it never delays a snapshot publication), sleeps sleep_us (timer
+ * slack set to 1 µs, so the wake-up is close to that), comes back online and
+ * polls again. Any packet resets the back-off.
+ *
+ * Threads: worker_main runs on its worker lcore (rte_eal_remote_launch). The
+ * rings are single-producer/single-consumer: the worker produces slow and
+ * resolve, the main lcore consumes them; the main lcore produces tx_ring,
+ * the worker consumes it. Counters are written by the worker, read by any.
+ */
+#pragma once
+
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "core/types.h"
+#include "pipeline/worker.h"
+
+namespace nlb::dataplane {
+
+/** Packets a worker hands to the main lcore because the next hop's MAC is unknown. */
+struct resolve_request {
+    rte_mbuf *m;
+    ip_addr next_hop;
+    uint16_t port;  // datapath port index (position in the configuration)
+    ip_family family;
+};
+
+/** Idle back-off tuning. */
+struct backoff_config {
+    bool enabled = true;
+    uint32_t spin_polls = 64;       // empty rounds before rte_pause() between polls
+    uint32_t sleep_after_us = 200;  // idle this long before sleeping
+    uint32_t sleep_us = 20;         // one sleep (wake-up latency bound is about this)
+};
+
+/**
+ * Loop-level counters of one worker. Drops the loop itself decides (tx_full,
+ * slow_path_full) go into the pipeline's worker::counters().drops[] like every
+ * other drop (the worker lcore is that counter's only writer), so summing
+ * worker counters accounts for every packet a worker received.
+ */
+struct alignas(cache_line) loop_counters {
+    counter rounds, idle_rounds, sleeps;
+    counter tx_packets, expired, from_main;
+};
+
+/** What one worker lcore needs; built by the main lcore before launch. */
+struct worker_context {
+    unsigned index = 0;  // worker index: RX/TX queue, RCU id, conn-table owner
+    worker *pipeline = nullptr;
+    const datapath *dp = nullptr;
+    uint16_t n_ports = 0;
+    uint16_t port_ids[max_ports] = {};  // datapath port index -> ethdev port id
+    rte_ring *slow_ring = nullptr;      // mbufs for the main lcore (ARP, ND, ICMP, to host)
+    rte_ring *resolve_ring = nullptr;   // resolve_request elements
+    rte_ring *tx_ring = nullptr;        // mbufs from the main lcore; mbuf->port = port index
+    backoff_config backoff;
+    uint32_t expire_every = 8;     // rounds between expiry passes
+    uint32_t expire_budget = 256;  // connections visited per pass
+    const std::atomic<bool> *stop = nullptr;
+    loop_counters counters;
+};
+
+/**
+ * Creates the three rings of ctx (names derived from ctx->index) with
+ * `size` slots each. Main lcore, start-up. False and *error on failure.
+ */
+bool create_worker_rings(worker_context *ctx, unsigned size, std::string *error);
+/** Frees what is left in the rings and the rings themselves. Main lcore, after the workers stopped. */
+void free_worker_rings(worker_context *ctx);
+
+/**
+ * The worker lcore's entry point (rte_lcore_function_t); arg is a
+ * worker_context. Runs until *ctx->stop becomes true, then flushes, goes
+ * offline in RCU and returns 0.
+ */
+int worker_main(void *arg);
+
+/** Milliseconds since an arbitrary start, from the TSC. Any thread. */
+uint32_t tsc_now_ms();
+
+}  // namespace nlb::dataplane
