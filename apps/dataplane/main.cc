@@ -75,6 +75,9 @@ void usage(FILE *to) {
                  "                       ../share/nlb/drivers-cfg next to the binary, else the\n"
                  "                       source tree's drivers-cfg/\n"
                  "  --no-backoff         idle workers keep polling (no pause/sleep back-off)\n"
+                 "  --idle-sleep-us N    one idle sleep of a worker, 1..1000 µs (default 20)\n"
+                 "  --deep-sleep-us N    sleeps after 1 s of idleness, 0..1000 µs (default 200;\n"
+                 "                       0 = stay with --idle-sleep-us)\n"
                  "  --service SPEC       publish this service at start, without the agent:\n"
                  "                       vip=A,port=N,proto=tcp|udp,mode=nat|dsr|tunnel,\n"
                  "                       sched=wrr|wlc|source_ip,backend=ADDR/PORT/WEIGHT,...\n");
@@ -93,6 +96,8 @@ std::string default_drivers_cfg() {
 
 struct run_options {
     bool backoff = true;
+    uint32_t idle_sleep_us = 0;  // 0 = backoff_config's default
+    int deep_sleep_us = -1;      // -1 = default; 0 = no deep sleeps
     std::vector<nlb::service_spec> services;  // --service: published at start
 };
 
@@ -310,6 +315,9 @@ int run_workers(const dataplane_config &config, const port_set &ports, rte_mempo
         ctx->n_ports = o.dp.n_ports;
         std::memcpy(ctx->port_ids, sc.port_ids, sizeof(ctx->port_ids));
         ctx->backoff.enabled = options.backoff;
+        if (options.idle_sleep_us) ctx->backoff.sleep_us = options.idle_sleep_us;
+        if (options.deep_sleep_us == 0) ctx->backoff.deep_after_ms = 0;
+        if (options.deep_sleep_us > 0) ctx->backoff.deep_sleep_us = static_cast<uint32_t>(options.deep_sleep_us);
         ctx->stop = &workers_stop;
         if (!create_worker_rings(ctx.get(), 1024, &error)) {
             std::fprintf(stderr, "%s\n", error.c_str());
@@ -348,10 +356,12 @@ int run_workers(const dataplane_config &config, const port_set &ports, rte_mempo
         if (rc == 0) {
             std::fprintf(stderr, "nlb-dataplane: %u worker(s) forwarding; idle back-off %s\n",
                          n_workers, options.backoff ? "on" : "off");
-            // The main lcore: slow path; short sleeps when there is nothing to do.
+            // The main lcore: slow path. ARP/ND and echo tolerate a millisecond, so
+            // it sleeps 1 ms after an idle poll (each wake-up costs tens of µs of CPU
+            // in a VM) and polls again at once while there is work.
             while (!stop_requested.load(std::memory_order_relaxed)) {
                 if (sp.poll(tsc_now_ms()) == 0) {
-                    timespec ts{0, 200 * 1000};
+                    timespec ts{0, 1000 * 1000};
                     nanosleep(&ts, nullptr);
                 }
             }
@@ -463,6 +473,18 @@ int main(int argc, char **argv) {
             check_only = true;
         } else if (a == "--drivers-cfg") {
             drivers_cfg = value("--drivers-cfg");
+        } else if (a == "--idle-sleep-us") {
+            options_run.idle_sleep_us = static_cast<uint32_t>(std::strtoul(value("--idle-sleep-us").c_str(), nullptr, 10));
+            if (options_run.idle_sleep_us == 0 || options_run.idle_sleep_us > 1000) {
+                std::fprintf(stderr, "nlb-dataplane: --idle-sleep-us must be 1..1000\n");
+                return 2;
+            }
+        } else if (a == "--deep-sleep-us") {
+            options_run.deep_sleep_us = static_cast<int>(std::strtol(value("--deep-sleep-us").c_str(), nullptr, 10));
+            if (options_run.deep_sleep_us < 0 || options_run.deep_sleep_us > 1000) {
+                std::fprintf(stderr, "nlb-dataplane: --deep-sleep-us must be 0..1000\n");
+                return 2;
+            }
         } else if (a == "--no-backoff") {
             options_run.backoff = false;
         } else if (a == "--service") {

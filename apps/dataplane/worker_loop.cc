@@ -54,7 +54,7 @@ class loop {
     }
     unsigned poll_port(uint16_t port, uint32_t now_ms);
     unsigned drain_from_main();
-    void idle_sleep();
+    void idle_sleep(uint32_t us);
 
     worker_context &ctx_;
     worker &w_;
@@ -139,9 +139,9 @@ unsigned loop::drain_from_main() {
     return n;
 }
 
-void loop::idle_sleep() {
+void loop::idle_sleep(uint32_t us) {
     ctx_.dp->snapshots->offline(ctx_.index);
-    timespec ts{0, static_cast<long>(ctx_.backoff.sleep_us) * 1000};
+    timespec ts{0, static_cast<long>(us) * 1000};
     nanosleep(&ts, nullptr);
     ctx_.dp->snapshots->online(ctx_.index);
     ctx_.counters.sleeps.inc();
@@ -152,6 +152,8 @@ void loop::run() {
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     const uint64_t hz = rte_get_tsc_hz();
     const uint64_t sleep_after = hz / 1000000 * ctx_.backoff.sleep_after_us;
+    const uint64_t deep_after = ctx_.backoff.deep_after_ms ? hz / 1000 * ctx_.backoff.deep_after_ms
+                                                           : UINT64_MAX;
     uint32_t empty_rounds = 0;
     uint64_t idle_since = 0;
     uint32_t round = 0;
@@ -181,7 +183,8 @@ void loop::run() {
             rte_pause();
             continue;
         }
-        idle_sleep();
+        idle_sleep(now - idle_since < deep_after ? ctx_.backoff.sleep_us
+                                                 : ctx_.backoff.deep_sleep_us);
     }
     flush_all();
     ctx_.dp->snapshots->offline(ctx_.index);

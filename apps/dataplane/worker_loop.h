@@ -21,7 +21,8 @@
  * between polls; once it has been idle for sleep_after_us it goes offline in
  * RCU (so it never delays a snapshot publication), sleeps sleep_us (timer
  * slack set to 1 µs, so the wake-up is close to that), comes back online and
- * polls again. Any packet resets the back-off.
+ * polls again; after deep_after_ms of idleness the sleeps become
+ * deep_sleep_us. Any packet resets the back-off.
  *
  * Threads: worker_main runs on its worker lcore (rte_eal_remote_launch). The
  * rings are single-producer/single-consumer: the worker produces slow and
@@ -50,12 +51,20 @@ struct resolve_request {
     ip_family family;
 };
 
-/** Idle back-off tuning. */
+/**
+ * Idle back-off tuning. Each sleep costs about 15 µs of CPU in a VM (the
+ * context switch), so short sleeps alone keep an idle worker near 40 % busy:
+ * after deep_after_ms of silence the sleeps get longer (deep_sleep_us).
+ * Wake-up latency: about sleep_us while traffic pauses for less than
+ * deep_after_ms, about deep_sleep_us for the first packet after that.
+ */
 struct backoff_config {
     bool enabled = true;
     uint32_t spin_polls = 64;       // empty rounds before rte_pause() between polls
     uint32_t sleep_after_us = 200;  // idle this long before sleeping
-    uint32_t sleep_us = 20;         // one sleep (wake-up latency bound is about this)
+    uint32_t sleep_us = 20;         // one light sleep
+    uint32_t deep_after_ms = 1000;  // idle this long before deep sleeps (0 = never)
+    uint32_t deep_sleep_us = 200;   // one deep sleep
 };
 
 /**
