@@ -1,13 +1,33 @@
 #!/usr/bin/env bash
-# Builds nlb with warnings as errors and runs every test under meson.
+# Builds nlb with warnings as errors and runs every test under meson, then the
+# concurrent tests again under ThreadSanitizer (a build directory of their own).
 # On a fresh Debian 12 machine as root it first installs what is missing.
-# Ends with one line "N passed, N failed[, N skipped]" taken from meson's summary.
+# Ends with one line "N passed, N failed[, N skipped]" taken from meson's summaries.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 builddir=${NLB_BUILDDIR:-build}
+tsandir=${NLB_TSAN_BUILDDIR:-build-tsan}
+ok=0; failed=0; skipped=0; rc=0
+
+# Adds the counts of one meson test log to the totals.
+count() {
+    local log=$1 n
+    num() { grep -E "^$1:" "$log" | tail -1 | awk '{print $NF}'; }
+    n=$(num Ok); ok=$((ok + ${n:-0}))
+    for k in Fail 'Unexpected Pass' Timeout; do n=$(num "$k"); failed=$((failed + ${n:-0})); done
+    n=$(num Skipped); skipped=$((skipped + ${n:-0}))
+}
+summary() {
+    if [ "$skipped" -gt 0 ]; then
+        echo "$ok passed, $failed failed, $skipped skipped"
+    else
+        echo "$ok passed, $failed failed"
+    fi
+}
+
 if [ ! -f "$builddir/build.ninja" ]; then
     meson setup "$builddir" -Dwerror=true -Dbuildtype=release || { echo "0 passed, 1 failed"; exit 1; }
 fi
@@ -19,15 +39,24 @@ fi
 log=$(mktemp)
 meson test -C "$builddir" --print-errorlogs --num-processes 2 "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
+count "$log"
 
-num() { grep -E "^$1:" "$log" | tail -1 | awk '{print $NF}'; }
-ok=$(num Ok); fail=$(num Fail); xpass=$(num 'Unexpected Pass'); timeout=$(num Timeout); skipped=$(num Skipped)
-ok=${ok:-0}; fail=${fail:-0}; xpass=${xpass:-0}; timeout=${timeout:-0}; skipped=${skipped:-0}
-failed=$((fail + xpass + timeout))
-rm -f "$log"
-if [ "$skipped" -gt 0 ]; then
-    echo "$ok passed, $failed failed, $skipped skipped"
-else
-    echo "$ok passed, $failed failed"
+# The lock-free structures' concurrent tests under ThreadSanitizer. Only when the
+# whole suite was asked for (no test names or suite options given).
+if [ $# -eq 0 ]; then
+    tsan_tests=(snapshot-thread conn-concurrent-thread)
+    if [ ! -f "$tsandir/build.ninja" ]; then
+        meson setup "$tsandir" -Dwerror=true -Dbuildtype=debugoptimized -Dsanitizer_tests=thread \
+            -Dbench=false -Dcontrol=false >/dev/null || failed=$((failed + 1))
+    fi
+    if meson compile -C "$tsandir" test-snapshot-thread test-conn-concurrent-thread; then
+        meson test -C "$tsandir" --print-errorlogs "${tsan_tests[@]}" 2>&1 | tee "$log"
+        [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+        count "$log"
+    else
+        failed=$((failed + 1)); rc=1
+    fi
 fi
+rm -f "$log"
+summary
 exit "$rc"

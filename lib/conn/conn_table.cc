@@ -130,7 +130,7 @@ bool conn_table::precheck(unsigned worker, const flow_key &orig, uint32_t orig_h
     if (c) {
         bump(workers_[worker].conflicts);
         *existing = nullptr;
-        *why = drop_reason::conn_table_full;
+        *why = drop_reason::conn_conflict;
         return false;
     }
     return true;

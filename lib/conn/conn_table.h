@@ -262,8 +262,9 @@ public:
      * conn_free_reason::evicted); established connections are never evicted.
      * Returns nullptr and *why = conn_table_full when no entry can be had (with
      * an rcu variable, evicted entries need a grace period, so the insert that
-     * evicts is refused and the following ones get the entries), or when the
-     * reply key belongs to another live connection (counted as a conflict).
+     * evicts is refused and the following ones get the entries); nullptr and
+     * *why = conn_conflict when the reply key belongs to another live
+     * connection (counted in stats().conflicts).
      * If a live connection with the original key exists, returns it.
      */
     template <class F = ignore_free>

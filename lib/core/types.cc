@@ -99,6 +99,7 @@ const char *drop_reason_name(drop_reason r) {
     NLB_DR(tx_full)
     NLB_DR(slow_path_full)
     NLB_DR(to_host)
+    NLB_DR(conn_conflict)
 #undef NLB_DR
     case drop_reason::count_: break;
     }

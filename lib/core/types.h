@@ -174,6 +174,7 @@ enum class drop_reason : uint8_t {
     tx_full,               // the TX queue refused the packet
     slow_path_full,        // the ring to the main lcore was full
     to_host,               // addressed to the appliance, not handled (no exception path yet)
+    conn_conflict,         // a new connection's reply tuple is another live connection's
     count_                 // number of reasons; keep last
 };
 inline constexpr std::size_t drop_reason_count = static_cast<std::size_t>(drop_reason::count_);

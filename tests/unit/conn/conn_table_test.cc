@@ -138,7 +138,7 @@ TEST(conn_table, duplicate_original_returns_existing_and_reply_conflict_is_refus
     flow_key b = make_key(v4(0xc6120002), 1234, v4(0xc6120102), 80);
     auto r3 = insert(*tab, 0, b, &ra, 2, 0);
     EXPECT_EQ(r3.c, nullptr);
-    EXPECT_EQ(r3.why, drop_reason::conn_table_full);
+    EXPECT_EQ(r3.why, drop_reason::conn_conflict);
     EXPECT_EQ(tab->stats(0).conflicts, 1u);
     EXPECT_EQ(tab->size(), 1u);
 }
