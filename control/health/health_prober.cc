@@ -108,6 +108,7 @@ uint16_t probe_port(const entry &e) {
 }
 
 constexpr uint64_t wake_id = 0;
+constexpr unsigned launch_budget = 512;  // probes started per loop round at most
 
 }  // namespace
 
@@ -125,7 +126,8 @@ struct health_prober::impl {
     std::unordered_map<std::string, service_counts> services;
     std::unordered_set<std::string> dirty_services;
     std::priority_queue<timer_item, std::vector<timer_item>, later> timers;
-    std::deque<uint64_t> waiting;
+    std::deque<uint64_t> waiting;  // may hold ids of removed targets; `queued` counts live ones
+    uint64_t queued = 0;
     std::vector<change> changes;
     std::vector<std::pair<std::string, bool>> fail_open_flips;
     uint64_t next_id = 1;
@@ -343,6 +345,11 @@ struct health_prober::impl {
         return it == by_id.end() ? nullptr : it->second;
     }
 
+    /**
+     * Ends overdue probes, queues due targets, and starts queued ones (FIFO) up
+     * to the in-flight cap and to launch_budget per round, so one round never
+     * holds the mutex for long (a full queue continues in the next round).
+     */
     void fire_timers(steady::time_point now) {
         while (!timers.empty() && timers.top().when <= now) {
             timer_item t = timers.top();
@@ -353,18 +360,19 @@ struct health_prober::impl {
                 if (t.seq == e->probe_seq && e->ph != phase::idle && e->ph != phase::queued)
                     finish(*e, false, "timeout", now);
             } else if (t.seq == e->due_seq && e->ph == phase::idle) {
-                if (in_flight < opt.max_in_flight) {
-                    launch(*e, now);
-                } else {
-                    e->ph = phase::queued;
-                    waiting.push_back(e->id);
-                }
+                e->ph = phase::queued;
+                waiting.push_back(e->id);
+                ++queued;
             }
         }
-        while (in_flight < opt.max_in_flight && !waiting.empty()) {
+        unsigned budget = launch_budget;
+        while (budget > 0 && in_flight < opt.max_in_flight && !waiting.empty()) {
             entry *e = find_id(waiting.front());
             waiting.pop_front();
-            if (e && e->ph == phase::queued) launch(*e, now);
+            if (!e || e->ph != phase::queued) continue;
+            --queued;
+            launch(*e, now);
+            --budget;
         }
     }
 
@@ -440,7 +448,10 @@ struct health_prober::impl {
 
     void erase_entry(std::unordered_map<std::string, std::unique_ptr<entry>>::iterator it) {
         entry &e = *it->second;
-        if (e.ph != phase::idle && e.ph != phase::queued) --in_flight;
+        if (e.ph == phase::queued)
+            --queued;
+        else if (e.ph != phase::idle)
+            --in_flight;
         close_probe(e);
         count_status(e.tgt.key.service, e.st.st, -1);
         by_id.erase(e.id);
@@ -569,7 +580,7 @@ prober_stats health_prober::stats() const {
     prober_stats s;
     s.targets = impl_->by_key.size();
     s.in_flight = impl_->in_flight;
-    s.queued = impl_->waiting.size();
+    s.queued = impl_->queued;
     s.probes_started = impl_->probes_started;
     s.probes_completed = impl_->probes_completed;
     return s;

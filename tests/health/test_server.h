@@ -48,6 +48,27 @@ inline uint16_t port_of(int fd) {
     return ntohs(sa.sin_port);
 }
 
+/** A listening TCP socket on [::1]:0; -1 when IPv6 loopback is unavailable. */
+inline int listen_on_v6_loopback() {
+    int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in6 sa{};
+    sa.sin6_family = AF_INET6;
+    sa.sin6_addr = in6addr_loopback;
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr *>(&sa), sizeof(sa)) != 0 ||
+        ::listen(fd, 128) != 0) {
+        if (fd >= 0) ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+inline uint16_t port_of_v6(int fd) {
+    sockaddr_in6 sa{};
+    socklen_t l = sizeof(sa);
+    getsockname(fd, reinterpret_cast<sockaddr *>(&sa), &l);
+    return ntohs(sa.sin6_port);
+}
+
 /** A port on 127.0.0.1 nobody listens on (bound, then released). */
 inline uint16_t closed_port() {
     int fd = listen_on("127.0.0.1", 0);
@@ -56,7 +77,7 @@ inline uint16_t closed_port() {
     return p;
 }
 
-enum class http_mode { status, split, garbage, slow, hang, close };
+enum class http_mode { status, split, garbage, slow, hang, close, reset };
 
 class http_server {
   public:
@@ -126,6 +147,13 @@ class http_server {
                 break;
             case http_mode::close:
                 break;
+            case http_mode::reset: {
+                linger lg{1, 0};  // close with a RST
+                setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+                ::close(c.fd);
+                c.fd = -1;
+                return;
+            }
             case http_mode::hang:
                 c.answered = true;
                 return;  // keep it open, say nothing
