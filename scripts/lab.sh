@@ -35,9 +35,10 @@
 #           No host routing or host sysctl is involved.
 #   tunnel  as dsr, but the VIP is on an ipip device (tun4, IPv4-in-IPv4) and an ip6tnl device
 #           (tun6, mode any: IPv4/IPv6-in-IPv6) in each backend, rp_filter off. The backend segment
-#           has MTU 1600 so a 1500-byte client packet still fits after encapsulation. Needs a
-#           kernel with CONFIG_NET_IPIP and CONFIG_IPV6_TUNNEL; `up tunnel` says so and stops
-#           otherwise. nlb-dataplane's outer source addresses come from 198.19.1.0/24 and
+#           has MTU 1600, but DPDK's af_packet PMD refuses an MTU above 1500 (max_rx_pktlen 1518),
+#           so the dataplane's backend port stays at 1500 and the client's eth0 gets MTU 1460
+#           instead: its largest packet still fits after an outer IPv6 header. Without
+#           CONFIG_NET_IPIP / CONFIG_IPV6_TUNNEL the userspace decapsulator stands in (below). nlb-dataplane's outer source addresses come from 198.19.1.0/24 and
 #           2001:2:0:1901::/64 (tunnel.source_prefix_v4/v6).
 #
 # Host side: the af_packet ends (nlb-cl-h, nlb-dp1) get no address, no IPv6, no forwarding and
@@ -45,13 +46,25 @@
 # every veth end (ethtool -K IF tx off tso off gso off gro off): veth otherwise hands af_packet
 # packets with partial checksums (DESIGN.md).
 #
-# State lives in /run/nlb-lab/ (mode, pid files, logs, dataplane.conf). nlb-dataplane itself is
-# not started yet: it joins `up` once its worker loop exists.
+# nlb-dataplane: `up` starts it last, in the background, with the lab config (log
+# /run/nlb-lab/dataplane.log, pid file dataplane.pid, agent socket /run/nlb-lab/dataplane.sock)
+# and waits until its workers forward; `down` stops it (SIGTERM) first. The binary is
+# $NLB_DATAPLANE, else nlb-dataplane on PATH, else the newest build*/apps/dataplane/nlb-dataplane
+# of this checkout; extra arguments come from $NLB_DATAPLANE_ARGS (e.g. --service ... to run
+# without the agent). Set NLB_LAB_NO_DATAPLANE=1 to build the topology only.
+#
+# Tunnel mode without kernel tunnels: where the kernel lacks ipip/ip6tnl, each backend gets a
+# TUN device vip0 that owns the VIPs and scripts/lab/decap.py, which reads IPv4-in-IPv4 and
+# IPv4/IPv6-in-IPv6 packets addressed to the backend from raw sockets and writes the inner packet
+# to vip0, so the backend's own TCP stack answers the client directly (pid files decapN.pid).
+#
+# State lives in /run/nlb-lab/ (mode, pid files, logs, dataplane.conf).
 set -uo pipefail
 
 readonly state_dir=/run/nlb-lab
 readonly here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly server_py="$here/lab/backend_server.py"
+readonly decap_py="$here/lab/decap.py"
 readonly namespaces=(nlb-client nlb-be1 nlb-be2 nlb-be3)
 readonly host_links=(nlb-cl-h nlb-dp1 nlb-dp1-br nlb-be1-br nlb-be2-br nlb-be3-br nlb-clr-br nlb-br0)
 readonly backends=(1 2 3)
@@ -95,7 +108,6 @@ print_config() {
     cpus=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
     [ "$cpus" -ge 2 ] || die "nlb-dataplane needs 2 CPUs (main lcore + one worker); this machine has $cpus"
     if [ "$mode" = tunnel ]; then
-        backend_mtu=1600
         tunnel='tunnel = { source_prefix_v4 = "198.19.1.0/24"; source_prefix_v6 = "2001:2:0:1901::/64"; };'
     fi
     cat <<EOF
@@ -176,6 +188,7 @@ build_client() {
     offloads_off $ns eth0 || return 1
     nsrun $ns ip addr add 198.18.0.2/24 dev eth0 || return 1
     nsrun $ns ip addr add 2001:2:0:18::2/64 dev eth0 nodad || return 1
+    if [ "$mode" = tunnel ]; then nsrun $ns ip link set eth0 mtu 1460 || return 1; fi
     nsrun $ns ip link set eth0 up || return 1
     nsrun $ns ip route add default via 198.18.0.1 dev eth0 || return 1
     nsrun $ns ip -6 route add default via 2001:2:0:18::1 dev eth0 || return 1
@@ -224,6 +237,18 @@ build_backend() {
     if [ "$mode" = tunnel ]; then
         nsrun "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
             net.ipv4.conf.eth0.rp_filter=0 || return 1
+    fi
+    if [ "$mode" = tunnel ] && [ "$kernel_tunnels" = 0 ]; then
+        nsrun "$ns" ip tuntap add dev vip0 mode tun || return 1
+        nsrun "$ns" sysctl -qw net.ipv4.conf.vip0.rp_filter=0 || return 1
+        nsrun "$ns" ip addr add "$vip4/32" dev vip0 || return 1
+        nsrun "$ns" ip addr add "$vip6/128" dev vip0 nodad || return 1
+        nsrun "$ns" ip link set vip0 up || return 1
+        ip netns exec "$ns" setsid "$python" "$decap_py" --tun vip0 \
+            --local "198.19.0.1$i" --local "2001:2:0:19::1$i" \
+            >"$state_dir/decap$i.log" 2>&1 </dev/null 9<&- &
+        echo $! >"$state_dir/decap$i.pid"
+    elif [ "$mode" = tunnel ]; then
         nsrun "$ns" ip link add tun4 type ipip local "198.19.0.1$i" || return 1
         nsrun "$ns" ip link add tun6 type ip6tnl mode any local "2001:2:0:19::1$i" remote :: || return 1
         nsrun "$ns" sysctl -qw net.ipv4.conf.tun4.rp_filter=0 net.ipv4.conf.tun6.rp_filter=0 || return 1
@@ -272,9 +297,12 @@ cmd_up() {
         log "already up (mode $mode)"
         return 0
     fi
+    kernel_tunnels=1
     if [ "$mode" = tunnel ]; then
-        tunnel_supported || die "tunnel mode needs ipip and ip6tnl devices, which this kernel" \
-            "lacks (CONFIG_NET_IPIP, CONFIG_IPV6_TUNNEL); nat and dsr work"
+        if ! tunnel_supported; then
+            kernel_tunnels=0
+            log "no ipip/ip6tnl in this kernel: backends decapsulate in userspace ($decap_py)"
+        fi
         bmtu=1600
     fi
     do_down
@@ -295,9 +323,56 @@ cmd_up() {
         do_down
         die "backend servers did not start; everything was removed"
     fi
+    if [ "${NLB_LAB_NO_DATAPLANE:-0}" != 1 ]; then
+        if ! start_dataplane; then
+            do_down
+            die "nlb-dataplane did not start; everything was removed"
+        fi
+    fi
     echo "$mode" >"$state_dir/mode"
     log "up (mode $mode): client 198.18.0.2 in nlb-client, backends 198.19.0.11-13:$http_port," \
-        "dataplane config $state_dir/dataplane.conf"
+        "dataplane config $state_dir/dataplane.conf" \
+        "$([ -f "$state_dir/dataplane.pid" ] && echo "nlb-dataplane pid $(cat "$state_dir/dataplane.pid")")"
+}
+
+find_dataplane() {
+    local f newest=""
+    if [ -n "${NLB_DATAPLANE:-}" ]; then echo "$NLB_DATAPLANE"; return; fi
+    if command -v nlb-dataplane >/dev/null; then command -v nlb-dataplane; return; fi
+    for f in "$here"/../build*/apps/dataplane/nlb-dataplane; do
+        [ -x "$f" ] || continue
+        if [ -z "$newest" ] || [ "$f" -nt "$newest" ]; then newest=$f; fi
+    done
+    [ -n "$newest" ] && echo "$newest"
+}
+
+# Starts nlb-dataplane on the lab config and waits until its workers forward (at most 20 s).
+start_dataplane() {
+    local bin n
+    bin=$(find_dataplane) || true
+    if [ -z "$bin" ]; then
+        log "no nlb-dataplane binary (set NLB_DATAPLANE or build it)"
+        return 1
+    fi
+    # shellcheck disable=SC2086  # NLB_DATAPLANE_ARGS is a list of words
+    setsid "$bin" --config "$state_dir/dataplane.conf" ${NLB_DATAPLANE_ARGS:-} \
+        >"$state_dir/dataplane.log" 2>&1 </dev/null 9<&- &
+    echo $! >"$state_dir/dataplane.pid"
+    for n in $(seq 200); do
+        if grep -q "forwarding" "$state_dir/dataplane.log" 2>/dev/null; then
+            echo "$bin" >"$state_dir/dataplane.bin"
+            return 0
+        fi
+        if ! running "$(cat "$state_dir/dataplane.pid")"; then
+            log "nlb-dataplane ($bin) exited; its log:"
+            cat "$state_dir/dataplane.log" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    log "nlb-dataplane ($bin) did not report forwarding in 20 s; its log:"
+    cat "$state_dir/dataplane.log" >&2
+    return 1
 }
 
 # ------------------------------------------------------------------ down
@@ -322,7 +397,16 @@ kill_pid() {  # PID: TERM, then KILL after 2 s
 }
 
 do_down() {
-    local f ns pid ifc
+    local f ns pid ifc n
+    # nlb-dataplane first, so it stops its ports while their interfaces still exist.
+    if [ -f "$state_dir/dataplane.pid" ]; then
+        pid=$(cat "$state_dir/dataplane.pid")
+        if running "$pid"; then
+            kill -TERM "$pid" 2>/dev/null
+            for n in $(seq 100); do running "$pid" || break; sleep 0.05; done
+            kill -KILL "$pid" 2>/dev/null
+        fi
+    fi
     for f in "$state_dir"/*.pid; do
         [ -f "$f" ] || continue
         kill_pid "$(cat "$f")"
@@ -358,6 +442,9 @@ lab_healthy() {
         running "$(cat "$state_dir/be$i.pid" 2>/dev/null)" || return 1
         [ "$(http_get "http://198.19.0.1$i:$http_port/health")" = ok ] || return 1
     done
+    if [ "${NLB_LAB_NO_DATAPLANE:-0}" != 1 ]; then
+        running "$(cat "$state_dir/dataplane.pid" 2>/dev/null)" || return 1
+    fi
 }
 
 cmd_status() {
@@ -380,6 +467,12 @@ cmd_status() {
             echo "  be$i not running"
         fi
     done
+    pid=$(cat "$state_dir/dataplane.pid" 2>/dev/null)
+    if [ -n "$pid" ] && running "$pid"; then
+        echo "nlb-dataplane: pid $pid ($(cat "$state_dir/dataplane.bin" 2>/dev/null)), log $state_dir/dataplane.log"
+    else
+        echo "nlb-dataplane: not running"
+    fi
     if [ -f "$state_dir/mode" ] && lab_healthy; then
         echo "healthy"
         return 0
