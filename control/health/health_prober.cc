@@ -446,6 +446,17 @@ struct health_prober::impl {
         return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
     }
 
+    /** New settings for an existing target: state kept, next probe uses them. */
+    void apply_settings(entry &e, const check_settings &settings, steady::time_point now) {
+        e.cfg = settings;
+        e.request = build_http_request(settings, e.tgt.addr, e.tgt.family, probe_port(e));
+        if (e.ph == phase::idle) {
+            // A shorter interval brings the next probe forward; a longer one waits for it.
+            auto candidate = (e.ever_started ? e.started : now) + jittered(settings.interval);
+            if (candidate < e.next_due) set_due(e, std::max(candidate, now));
+        }
+    }
+
     void erase_entry(std::unordered_map<std::string, std::unique_ptr<entry>>::iterator it) {
         entry &e = *it->second;
         if (e.ph == phase::queued)
@@ -530,16 +541,24 @@ void health_prober::upsert(const target &t, const check_settings &settings) {
         m.by_id.emplace(e->id, e.get());
         m.by_key.emplace(std::move(key), std::move(e));
     } else {
-        entry &e = *it->second;
-        e.tgt = t;
-        e.cfg = settings;
-        e.request = build_http_request(settings, t.addr, t.family, probe_port(e));
-        if (e.ph == phase::idle) {
-            auto candidate = (e.ever_started ? e.started : now) + m.jittered(settings.interval);
-            if (candidate < e.next_due) m.set_due(e, std::max(candidate, now));
-        }
+        it->second->tgt = t;
+        m.apply_settings(*it->second, settings, now);
     }
     m.wake();
+}
+
+size_t health_prober::update_service(const std::string &service, const check_settings &settings) {
+    impl &m = *impl_;
+    std::lock_guard lk(m.mu);
+    const auto now = steady::now();
+    size_t n = 0;
+    for (auto &kv : m.by_key) {
+        if (kv.second->tgt.key.service != service) continue;
+        m.apply_settings(*kv.second, settings, now);
+        ++n;
+    }
+    if (n) m.wake();
+    return n;
 }
 
 void health_prober::remove(const target_key &key) {

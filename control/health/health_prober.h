@@ -43,6 +43,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -117,6 +118,12 @@ class health_prober {
      * forward. Any thread.
      */
     void upsert(const target &t, const check_settings &settings);
+    /**
+     * Gives every target of `service` new settings, as upsert does for one
+     * (state kept, next probe uses them). Returns how many targets changed.
+     * Any thread.
+     */
+    size_t update_service(const std::string &service, const check_settings &settings);
     /** Forgets a target (its probe in flight, if any, is abandoned). Any thread. */
     void remove(const target_key &key);
     /** Forgets every target of a service. Any thread. */

@@ -377,6 +377,32 @@ TEST(HealthProberEdit, SettingsChangeKeepsStateAndApplyAtNextProbe) {
     EXPECT_EQ(ch[1].reason, "status 503");
 }
 
+TEST(HealthProberEdit, UpdateServiceChangesEveryTargetOfThatServiceOnly) {
+    http_server srv;
+    health_prober p(exact_options());
+    ASSERT_TRUE(p.start());
+    auto s = http_check("/old");
+    s.interval = 40ms;
+    p.upsert(make_target("svc", "i1", srv.port()), s);
+    p.upsert(make_target("svc", "i2", srv.port()), s);
+    p.upsert(make_target("other", "i1", srv.port()), tcp_check(40ms, 1, 1));
+    ASSERT_TRUE(wait_for([&] {
+        return status_of(p, {"svc", "i1"}) == status::healthy &&
+               status_of(p, {"svc", "i2"}) == status::healthy &&
+               status_of(p, {"other", "i1"}) == status::healthy;
+    }));
+    s.path = "/new";
+    EXPECT_EQ(p.update_service("svc", s), 2u);
+    EXPECT_EQ(p.update_service("nothing", s), 0u);
+    const size_t n0 = srv.request_count();
+    ASSERT_TRUE(wait_for([&] { return srv.request_count() >= n0 + 6; }));
+    auto reqs = srv.requests();
+    for (size_t i = n0 + 2; i < reqs.size(); ++i)  // two may have been in flight
+        EXPECT_EQ(reqs[i].rfind("GET /new ", 0), 0u) << i << ": " << reqs[i];
+    EXPECT_EQ(status_of(p, {"svc", "i1"}), status::healthy);
+    EXPECT_EQ(status_of(p, {"svc", "i2"}), status::healthy);
+}
+
 TEST(HealthProberEdit, SameInstanceInTwoServicesIsProbedPerService) {
     http_server srv;
     srv.set(http_mode::status, 503);
