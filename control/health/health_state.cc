@@ -86,12 +86,28 @@ std::string build_http_request(const check_settings &settings, const ip_addr &ad
         const std::string ip = address_text(addr, family);
         host = (family == ip_family::v6 ? "[" + ip + "]" : ip) + ":" + std::to_string(port);
     }
+    // The API layer admits only printable ASCII; still, never let a byte end the line early.
+    auto unsafe = [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return u <= 0x20 || u >= 0x7f;
+    };
     std::string req;
     req.reserve(96 + settings.path.size() + host.size());
     req += "GET ";
-    req += settings.path.empty() ? std::string("/") : settings.path;
+    if (settings.path.empty()) req += '/';
+    for (char c : settings.path) {
+        if (!unsafe(c)) {
+            req += c;
+            continue;
+        }
+        static constexpr char hex[] = "0123456789ABCDEF";
+        req += '%';
+        req += hex[static_cast<unsigned char>(c) >> 4];
+        req += hex[static_cast<unsigned char>(c) & 15];
+    }
     req += " HTTP/1.1\r\nHost: ";
-    req += host;
+    for (char c : host)
+        if (!unsafe(c)) req += c;
     req += "\r\nConnection: close\r\nUser-Agent: nlb-health/1\r\nAccept: */*\r\n\r\n";
     return req;
 }

@@ -96,7 +96,9 @@ bool status_is_normal(unsigned code, uint8_t normal_classes);
 /**
  * The probe request: "GET <path> HTTP/1.1", Host (settings.host or
  * "<ip>:<port>", IPv6 in brackets), "Connection: close",
- * "User-Agent: nlb-health/1".
+ * "User-Agent: nlb-health/1". Control bytes, spaces and non-ASCII in the
+ * path are percent-encoded and dropped from the host, so settings can never
+ * split the request line or add a header.
  */
 std::string build_http_request(const check_settings &settings, const ip_addr &addr,
                                ip_family family, uint16_t port);

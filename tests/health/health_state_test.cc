@@ -121,5 +121,16 @@ TEST(HttpRequest, DefaultHostIsAddressAndPort) {
               std::string::npos);
 }
 
+TEST(HttpRequest, SettingsCannotInjectLines) {
+    check_settings s;
+    s.path = "/a b\r\nX-Evil: 1";
+    s.host = "h\r\nX-Evil: 2";
+    ip_addr a{};
+    const std::string req = build_http_request(s, a, ip_family::v4, 80);
+    EXPECT_EQ(req.rfind("GET /a%20b%0D%0AX-Evil:%201 HTTP/1.1\r\nHost: hX-Evil:2\r\n", 0), 0u)
+        << req;
+    EXPECT_EQ(req.find("\r\nX-Evil"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace nlb::health
