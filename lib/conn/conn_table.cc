@@ -91,7 +91,7 @@ std::unique_ptr<conn_table> conn_table::create(const conn_table_config &cfg, std
     tab->entries_bytes_ = cfg.capacity * sizeof(conn);
     tab->buckets_bytes_ = tab->n_buckets_ * sizeof(bucket);
     std::string why;
-    void *e = map_memory(tab->entries_bytes_, &why);
+    void *e = map_memory(tab->entries_bytes_, cfg.prefault, &why);
     if (!e) {
         *error = "cannot map " + std::to_string(tab->entries_bytes_) + " bytes of entries: " + why;
         tab->entries_bytes_ = 0;
@@ -99,10 +99,10 @@ std::unique_ptr<conn_table> conn_table::create(const conn_table_config &cfg, std
         return nullptr;
     }
     tab->entries_ = static_cast<conn *>(e);
-    void *b = map_memory(tab->buckets_bytes_, &why);
+    void *b = map_memory(tab->buckets_bytes_, cfg.prefault, &why);
     if (!b) {
         *error = "cannot map " + std::to_string(tab->buckets_bytes_) + " bytes of buckets: " + why;
-        tab->buckets_bytes_ = 0;
+        tab->buckets_bytes_ = 0;  // the destructor unmaps the entries
         return nullptr;
     }
     tab->buckets_ = static_cast<bucket *>(b);  // zero pages: every slot empty, no spills

@@ -76,6 +76,7 @@ struct conn_table_config {
     unsigned n_workers = 1;    // owners: 1 .. max_workers (and <= 255)
     conn_timeouts timeouts{};
     rte_rcu_qsbr *rcu = nullptr;  // grace periods for reuse; see the file comment
+    bool prefault = true;      // populate all memory at create() (see conn/mapped_memory.h)
 };
 
 /** Why the owner freed a connection (argument of the on_free callbacks). */

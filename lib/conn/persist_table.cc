@@ -7,7 +7,8 @@ namespace nlb {
 
 persist_table::~persist_table() { unmap_memory(slots_, bytes_); }
 
-std::unique_ptr<persist_table> persist_table::create(uint64_t capacity, std::string *error) {
+std::unique_ptr<persist_table> persist_table::create(uint64_t capacity, std::string *error,
+                                                     bool prefault) {
     constexpr uint64_t max_capacity = uint64_t{1} << 31;
     if (capacity == 0 || capacity > max_capacity) {
         *error = "persistence capacity must be between 1 and " + std::to_string(max_capacity);
@@ -18,7 +19,7 @@ std::unique_ptr<persist_table> persist_table::create(uint64_t capacity, std::str
     tab->n_slots_ = std::max<uint64_t>(capacity + capacity / 3, probe_window);
     tab->bytes_ = tab->n_slots_ * sizeof(slot);
     std::string why;
-    void *p = map_memory(tab->bytes_, &why);
+    void *p = map_memory(tab->bytes_, prefault, &why);
     if (!p) {
         *error = "cannot map " + std::to_string(tab->bytes_) + " bytes of persistence slots: " + why;
         tab->bytes_ = 0;

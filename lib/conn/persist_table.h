@@ -56,7 +56,8 @@ public:
      * Any thread, at start-up: maps slots for `capacity` entries (4/3 as many
      * slots, so probe windows rarely fill). nullptr and *error on failure.
      */
-    static std::unique_ptr<persist_table> create(uint64_t capacity, std::string *error);
+    static std::unique_ptr<persist_table> create(uint64_t capacity, std::string *error,
+                                                 bool prefault = true);
 
     /** Any lcore: the hash of a key (CRC32C). */
     static uint32_t hash(const ip_addr &client, uint32_t service) {
