@@ -33,6 +33,8 @@
 #include <thread>
 #include <vector>
 
+#include "agent_ports.h"
+#include "agent_service.h"
 #include "config.h"
 #include "conn/conn_table.h"
 #include "conn/persist_table.h"
@@ -178,8 +180,9 @@ bool build_datapath(const dataplane_config &config, const port_set &ports,
         *error = "Failed to build the datapath: more than " + std::to_string(nlb::max_ports) + " ports";
         return false;
     }
-    // One RCU reader per worker plus one for the main lcore's slow path (id n_workers).
-    o->snapshots = nlb::snapshot_manager::create(n_workers + 1, error);
+    // One RCU reader per worker, one for the main lcore's slow path (id n_workers) and one
+    // for the agent (id n_workers + 1).
+    o->snapshots = nlb::snapshot_manager::create(n_workers + 2, error);
     if (!o->snapshots) return false;
     nlb::conn_table_config cc;
     cc.capacity = config.conn_capacity;
@@ -353,9 +356,32 @@ int run_workers(const dataplane_config &config, const port_set &ports, rte_mempo
             }
             launched++;
         }
+        // The agent: gRPC on its own threads, the only snapshot writer from now on.
+        std::unique_ptr<agent_state> agent;
+        std::unique_ptr<agent_server> server;
         if (rc == 0) {
-            std::fprintf(stderr, "nlb-dataplane: %u worker(s) forwarding; idle back-off %s\n",
-                         n_workers, options.backoff ? "on" : "off");
+            agent_datapath adp;
+            adp.conns = o.conns.get();
+            adp.snapshots = o.snapshots.get();
+            adp.limits = o.limits;
+            for (unsigned i = 0; i < n_workers; i++)
+                adp.workers.push_back({workers[i].get(), config.workers[i],
+                                       &contexts[i]->counters.rounds,
+                                       &contexts[i]->counters.idle_rounds});
+            adp.ports = agent_ports_of(config, ports);
+            adp.rcu_id = static_cast<int>(n_workers + 1);
+            adp.now_ms = tsc_now_ms;
+            agent = std::make_unique<agent_state>(std::move(adp));
+            server = std::make_unique<agent_server>(*agent);
+            if (!server->start(config.agent_socket, "", &error)) {
+                std::fprintf(stderr, "%s\n", error.c_str());
+                rc = 1;
+            }
+        }
+        if (rc == 0) {
+            std::fprintf(stderr,
+                         "nlb-dataplane: %u worker(s) forwarding; idle back-off %s; agent on %s\n",
+                         n_workers, options.backoff ? "on" : "off", config.agent_socket.c_str());
             // The main lcore: slow path. ARP/ND and echo tolerate a millisecond, so
             // it sleeps 1 ms after an idle poll (each wake-up costs tens of µs of CPU
             // in a VM) and polls again at once while there is work.
@@ -366,6 +392,7 @@ int run_workers(const dataplane_config &config, const port_set &ports, rte_mempo
                 }
             }
         }
+        if (server) server->stop();
         workers_stop.store(true, std::memory_order_relaxed);
         for (unsigned i = 0; i < launched; i++) rte_eal_wait_lcore(config.workers[i]);
         sp.poll(tsc_now_ms());
