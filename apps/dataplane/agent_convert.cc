@@ -41,8 +41,12 @@ bool key_from_proto(const v1::ServiceKey &in, const std::string &field, service_
     if (!parse_address(in.vip(), field + ".vip", &k.vip, &k.family, error)) return false;
     if (!check_range(in.port(), 1, 65535, field + ".port", error)) return false;
     switch (in.protocol()) {
-        case v1::TCP: k.proto = ipproto_tcp; break;
-        case v1::UDP: k.proto = ipproto_udp; break;
+        case v1::TCP:
+            k.proto = ipproto_tcp;
+            break;
+        case v1::UDP:
+            k.proto = ipproto_udp;
+            break;
         default:
             *error = field + ".protocol: must be TCP or UDP";
             return false;
@@ -73,17 +77,29 @@ bool service_from_proto(const v1::Service &in, const snapshot_limits &limits, se
     }
     if (!key_from_proto(in.key(), "service.key", &s.key, error)) return false;
     switch (in.mode()) {
-        case v1::NAT: s.mode = fwd_mode::nat; break;
-        case v1::DSR: s.mode = fwd_mode::dsr; break;
-        case v1::TUNNEL: s.mode = fwd_mode::tunnel; break;
+        case v1::NAT:
+            s.mode = fwd_mode::nat;
+            break;
+        case v1::DSR:
+            s.mode = fwd_mode::dsr;
+            break;
+        case v1::TUNNEL:
+            s.mode = fwd_mode::tunnel;
+            break;
         default:
             *error = "service.mode: must be NAT, DSR or TUNNEL";
             return false;
     }
     switch (in.scheduler()) {
-        case v1::WRR: s.sched = sched_kind::wrr; break;
-        case v1::WLC: s.sched = sched_kind::wlc; break;
-        case v1::SOURCE_IP: s.sched = sched_kind::source_ip; break;
+        case v1::WRR:
+            s.sched = sched_kind::wrr;
+            break;
+        case v1::WLC:
+            s.sched = sched_kind::wlc;
+            break;
+        case v1::SOURCE_IP:
+            s.sched = sched_kind::source_ip;
+            break;
         default:
             *error = "service.scheduler: must be WRR, WLC or SOURCE_IP";
             return false;
@@ -92,8 +108,8 @@ bool service_from_proto(const v1::Service &in, const snapshot_limits &limits, se
         return false;
     s.persistence_timeout_s = in.persistence_timeout_s();
     if (static_cast<uint64_t>(in.backends_size()) > limits.max_backends) {
-        *error = "service.backends: " + std::to_string(in.backends_size()) +
-                 " backends, at most " + std::to_string(limits.max_backends);
+        *error = "service.backends: " + std::to_string(in.backends_size()) + " backends, at most " +
+                 std::to_string(limits.max_backends);
         return false;
     }
     std::set<uint64_t> ids;
@@ -123,8 +139,12 @@ bool service_from_proto(const v1::Service &in, const snapshot_limits &limits, se
         if (!check_range(b.weight(), 0, 100, field + ".weight", error)) return false;
         bs.weight = static_cast<uint8_t>(b.weight());
         switch (b.state()) {
-            case v1::ACTIVE: bs.state = backend_state::active; break;
-            case v1::DRAINING: bs.state = backend_state::draining; break;
+            case v1::ACTIVE:
+                bs.state = backend_state::active;
+                break;
+            case v1::DRAINING:
+                bs.state = backend_state::draining;
+                break;
             default:
                 *error = field + ".state: must be ACTIVE or DRAINING";
                 return false;
@@ -143,13 +163,20 @@ bool service_from_proto(const v1::Service &in, const snapshot_limits &limits, se
 
 v1::ConnectionState state_to_proto(tcp_state s) {
     switch (s) {
-        case tcp_state::syn_recv: return v1::SYN_RECV;
-        case tcp_state::established: return v1::ESTABLISHED;
-        case tcp_state::fin_wait: return v1::FIN_WAIT;
-        case tcp_state::time_wait: return v1::TIME_WAIT;
-        case tcp_state::close: return v1::CLOSE;
-        case tcp_state::udp: return v1::UDP_FLOW;
-        default: return v1::CONNECTION_STATE_UNSPECIFIED;
+        case tcp_state::syn_recv:
+            return v1::SYN_RECV;
+        case tcp_state::established:
+            return v1::ESTABLISHED;
+        case tcp_state::fin_wait:
+            return v1::FIN_WAIT;
+        case tcp_state::time_wait:
+            return v1::TIME_WAIT;
+        case tcp_state::close:
+            return v1::CLOSE;
+        case tcp_state::udp:
+            return v1::UDP_FLOW;
+        default:
+            return v1::CONNECTION_STATE_UNSPECIFIED;
     }
 }
 

@@ -3,8 +3,8 @@
 #include <arpa/inet.h>
 #include <rte_ethdev.h>
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 
 #include "agent_state.h"
@@ -64,7 +64,8 @@ agent_status agent_state::get_stats(const v1::GetStatsRequest &req,
             v1::LcoreStats *ls = resp->add_lcores();
             ls->set_lcore(w.lcore);
             add_worker(w.pipeline->counters(), ls->mutable_counters());
-            ls->mutable_counters()->set_active_connections(dp_.conns->stats(static_cast<unsigned>(i)).live);
+            ls->mutable_counters()->set_active_connections(
+                dp_.conns->stats(static_cast<unsigned>(i)).live);
             if (w.rounds && w.idle_rounds) {
                 const uint64_t rounds = w.rounds->get(), idle = w.idle_rounds->get();
                 ls->set_idle_polls(idle);
@@ -95,7 +96,8 @@ agent_status agent_state::get_stats(const v1::GetStatsRequest &req,
     if (snap) {
         for (const snapshot_service &svc : snap->services) {
             if (!svc.in_use) continue;
-            if (!only.empty() && std::find(only.begin(), only.end(), svc.key) == only.end()) continue;
+            if (!only.empty() && std::find(only.begin(), only.end(), svc.key) == only.end())
+                continue;
             v1::ServiceStats *ss = resp->add_services();
             key_to_proto(svc.key, ss->mutable_key());
             auto rec = records_.find(svc.key);
@@ -244,7 +246,8 @@ void agent_state::fill_info(v1::GetInfoResponse *resp) const {
         rte_eth_link link{};
         if (p.ethdev && rte_eth_link_get_nowait(p.port_id, &link) == 0) {
             pi->set_link_up(link.link_status == RTE_ETH_LINK_UP);
-            if (link.link_speed != RTE_ETH_SPEED_NUM_UNKNOWN) pi->set_link_speed_mbps(link.link_speed);
+            if (link.link_speed != RTE_ETH_SPEED_NUM_UNKNOWN)
+                pi->set_link_speed_mbps(link.link_speed);
         }
     }
     for (const agent_worker &w : dp_.workers) resp->add_worker_lcores(w.lcore);

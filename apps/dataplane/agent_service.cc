@@ -56,7 +56,8 @@ bool make_parent_dirs(const std::string &path, std::string *error) {
 class agent_server::service final : public v1::Dataplane::Service {
   public:
     service(agent_state &state, const std::string &instance_id)
-        : state_(state), instance_id_(instance_id),
+        : state_(state),
+          instance_id_(instance_id),
           started_(std::chrono::duration_cast<std::chrono::seconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count()) {}
@@ -104,7 +105,9 @@ class agent_server::service final : public v1::Dataplane::Service {
 
 agent_server::agent_server(agent_state &state) : state_(state) {}
 
-agent_server::~agent_server() { stop(); }
+agent_server::~agent_server() {
+    stop();
+}
 
 bool agent_server::start(const std::string &socket_path, const std::string &group,
                          std::string *error) {
@@ -113,12 +116,13 @@ bool agent_server::start(const std::string &socket_path, const std::string &grou
         return false;
     }
     if (socket_path.empty() || socket_path.size() >= sizeof(sockaddr_un::sun_path)) {
-        *error = "Failed to listen on agent socket '" + socket_path + "': path is empty or longer than " +
+        *error = "Failed to listen on agent socket '" + socket_path +
+                 "': path is empty or longer than " +
                  std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes";
         return false;
     }
     if (!make_parent_dirs(socket_path, error)) return false;
-    struct stat st{};
+    struct stat st {};
     if (lstat(socket_path.c_str(), &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
             *error = "Failed to listen on agent socket " + socket_path +
@@ -126,7 +130,8 @@ bool agent_server::start(const std::string &socket_path, const std::string &grou
             return false;
         }
         if (unlink(socket_path.c_str()) != 0) {
-            *error = "Failed to remove stale agent socket " + socket_path + ": " + std::strerror(errno);
+            *error =
+                "Failed to remove stale agent socket " + socket_path + ": " + std::strerror(errno);
             return false;
         }
     }
@@ -152,7 +157,8 @@ bool agent_server::start(const std::string &socket_path, const std::string &grou
         return false;
     }
     if (chmod(socket_path.c_str(), 0660) != 0 ||
-        (gid != static_cast<gid_t>(-1) && chown(socket_path.c_str(), static_cast<uid_t>(-1), gid) != 0)) {
+        (gid != static_cast<gid_t>(-1) &&
+         chown(socket_path.c_str(), static_cast<uid_t>(-1), gid) != 0)) {
         *error = "Failed to set the mode or group of agent socket " + socket_path + ": " +
                  std::strerror(errno);
         server->Shutdown();

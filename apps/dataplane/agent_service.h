@@ -11,8 +11,8 @@
  *     adp.limits = {.max_services = o.dp.max_services, .max_backends = o.dp.max_backends};
  *     for (unsigned i = 0; i < n_workers; i++)
  *         adp.workers.push_back({workers[i].get(), config.workers[i],
- *                                &contexts[i]->counters.rounds, &contexts[i]->counters.idle_rounds});
- *     for (const port_state &p : ports.ports())
+ *                                &contexts[i]->counters.rounds,
+ * &contexts[i]->counters.idle_rounds}); for (const port_state &p : ports.ports())
  *         adp.ports.push_back(agent_port_of(config.ports[p.index], p));  // see agent_port
  *     adp.rcu_id = n_workers + 1;  // only if the snapshot_manager was created with n_workers + 2
  *     adp.now_ms = tsc_now_ms;

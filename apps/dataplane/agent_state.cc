@@ -56,7 +56,8 @@ agent_status agent_state::apply(record_map next) {
         if (r.deleted) continue;
         service_spec s = r.spec;
         if (!r.purged.empty())
-            std::erase_if(s.backends, [&r](const backend_spec &b) { return r.purged.count(b.id) != 0; });
+            std::erase_if(s.backends,
+                          [&r](const backend_spec &b) { return r.purged.count(b.id) != 0; });
         desired.push_back(std::move(s));
     }
     const snapshot *prev = dp_.snapshots->current();
@@ -112,7 +113,8 @@ agent_status agent_state::put_service(const v1::PutServiceRequest &req,
     held.mutable_key()->set_vip(format_ip(spec.key.vip, spec.key.family));
     for (int i = 0; i < held.backends_size(); i++)
         held.mutable_backends(i)->set_address(
-            format_ip(spec.backends[static_cast<size_t>(i)].addr, spec.backends[static_cast<size_t>(i)].family));
+            format_ip(spec.backends[static_cast<size_t>(i)].addr,
+                      spec.backends[static_cast<size_t>(i)].family));
 
     std::lock_guard<std::mutex> lock(mu_);
     auto it = records_.find(spec.key);
@@ -130,9 +132,9 @@ agent_status agent_state::put_service(const v1::PutServiceRequest &req,
                 resp->set_version(r.version);
                 return {};
             }
-            return {agent_code::failed_precondition,
-                    "version: " + std::to_string(r.version) + " of " + describe_key(spec.key) +
-                        " is already held with different content"};
+            return {agent_code::failed_precondition, "version: " + std::to_string(r.version) +
+                                                         " of " + describe_key(spec.key) +
+                                                         " is already held with different content"};
         }
         // A purged backend stays out while it is still listed as draining.
         for (const backend_spec &b : spec.backends)

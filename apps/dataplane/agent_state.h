@@ -18,8 +18,8 @@
 #pragma once
 
 #include <chrono>
-#include <deque>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -38,8 +38,8 @@ namespace nlb::dataplane {
 
 /** One worker as the agent sees it (for stats). */
 struct agent_worker {
-    const worker *pipeline = nullptr;  // its counters, per service / backend, WLC active counts
-    unsigned lcore = 0;                // EAL lcore id (reported as LcoreStats.lcore)
+    const worker *pipeline = nullptr;      // its counters, per service / backend, WLC active counts
+    unsigned lcore = 0;                    // EAL lcore id (reported as LcoreStats.lcore)
     const counter *rounds = nullptr;       // optional: loop rounds (busy + idle polls)
     const counter *idle_rounds = nullptr;  // optional: rounds that received nothing
 };
@@ -61,10 +61,10 @@ struct agent_port {
  * Pointers are borrowed and must outlive the agent_state.
  */
 struct agent_datapath {
-    conn_table *conns = nullptr;             // required
-    snapshot_manager *snapshots = nullptr;   // required; the agent is its only writer
-    snapshot_limits limits{};                // must match the workers' (datapath::max_services/max_backends)
-    std::vector<agent_worker> workers;       // index i = worker index i
+    conn_table *conns = nullptr;            // required
+    snapshot_manager *snapshots = nullptr;  // required; the agent is its only writer
+    snapshot_limits limits{};  // must match the workers' (datapath::max_services/max_backends)
+    std::vector<agent_worker> workers;  // index i = worker index i
     std::vector<agent_port> ports;
     /**
      * An RCU reader id on snapshots->rcu() reserved for the agent (registered,
@@ -90,7 +90,8 @@ enum class agent_code : int {
 
 struct agent_status {
     agent_code code = agent_code::ok;
-    std::string message;  // names the field: "service.backends[1].weight: 101 is out of range 0..100"
+    std::string
+        message;  // names the field: "service.backends[1].weight: 101 is out of range 0..100"
     bool ok() const { return code == agent_code::ok; }
 };
 
@@ -162,8 +163,8 @@ class agent_state {
     struct record {
         v1::Service service;  // as held (addresses in canonical text)
         uint64_t version = 0;
-        bool deleted = false;         // a tombstone: remembers the delete's version
-        std::set<uint64_t> purged;    // DRAINING backend ids purged: left out of snapshots
+        bool deleted = false;       // a tombstone: remembers the delete's version
+        std::set<uint64_t> purged;  // DRAINING backend ids purged: left out of snapshots
         service_spec spec;
     };
     using record_map = std::map<service_key, record, key_less>;

@@ -10,8 +10,8 @@
  *   nlb-agent delete-service --vip 198.18.1.1 --port 80 --proto tcp --version 2
  *   nlb-agent list-services | purge-backend --id 1 | stats [--per-lcore] | conns | info
  */
-#include <grpcpp/grpcpp.h>
 #include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -30,16 +30,26 @@ namespace {
 
 const char *code_name(grpc::StatusCode c) {
     switch (c) {
-        case grpc::StatusCode::OK: return "OK";
-        case grpc::StatusCode::CANCELLED: return "CANCELLED";
-        case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-        case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-        case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
-        case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-        case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
-        case grpc::StatusCode::INTERNAL: return "INTERNAL";
-        case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
-        default: return "ERROR";
+        case grpc::StatusCode::OK:
+            return "OK";
+        case grpc::StatusCode::CANCELLED:
+            return "CANCELLED";
+        case grpc::StatusCode::INVALID_ARGUMENT:
+            return "INVALID_ARGUMENT";
+        case grpc::StatusCode::DEADLINE_EXCEEDED:
+            return "DEADLINE_EXCEEDED";
+        case grpc::StatusCode::NOT_FOUND:
+            return "NOT_FOUND";
+        case grpc::StatusCode::FAILED_PRECONDITION:
+            return "FAILED_PRECONDITION";
+        case grpc::StatusCode::UNAVAILABLE:
+            return "UNAVAILABLE";
+        case grpc::StatusCode::INTERNAL:
+            return "INTERNAL";
+        case grpc::StatusCode::UNIMPLEMENTED:
+            return "UNIMPLEMENTED";
+        default:
+            return "ERROR";
     }
 }
 
@@ -62,7 +72,8 @@ struct key_flags {
     }
 };
 
-/** "id=1,addr=198.19.0.11,port=8080,weight=10,state=active" -> Backend; throws CLI::ValidationError. */
+/** "id=1,addr=198.19.0.11,port=8080,weight=10,state=active" -> Backend; throws
+ * CLI::ValidationError. */
 v1::Backend parse_backend(const std::string &text) {
     v1::Backend b;
     b.set_weight(1);
@@ -87,16 +98,24 @@ v1::Backend parse_backend(const std::string &text) {
         }
     };
     for (const auto &[k, v] : kv) {
-        if (k == "id") b.set_id(number(k));
-        else if (k == "addr" || k == "address") b.set_address(v);
-        else if (k == "port") b.set_port(static_cast<uint32_t>(number(k)));
-        else if (k == "weight") b.set_weight(static_cast<uint32_t>(number(k)));
+        if (k == "id")
+            b.set_id(number(k));
+        else if (k == "addr" || k == "address")
+            b.set_address(v);
+        else if (k == "port")
+            b.set_port(static_cast<uint32_t>(number(k)));
+        else if (k == "weight")
+            b.set_weight(static_cast<uint32_t>(number(k)));
         else if (k == "state") {
-            if (v == "active") b.set_state(v1::ACTIVE);
-            else if (v == "draining") b.set_state(v1::DRAINING);
-            else throw CLI::ValidationError("--backend", "state must be active or draining");
+            if (v == "active")
+                b.set_state(v1::ACTIVE);
+            else if (v == "draining")
+                b.set_state(v1::DRAINING);
+            else
+                throw CLI::ValidationError("--backend", "state must be active or draining");
         } else
-            throw CLI::ValidationError("--backend", "unknown key '" + k + "' (id, addr, port, weight, state)");
+            throw CLI::ValidationError("--backend",
+                                       "unknown key '" + k + "' (id, addr, port, weight, state)");
     }
     return b;
 }
@@ -139,13 +158,15 @@ int main(int argc, char **argv) {
     uint64_t put_version = 0;
     bool fail_open = false;
     std::vector<std::string> backends;
-    put->add_option("--mode", mode, "nat, dsr or tunnel")->check(CLI::IsMember({"nat", "dsr", "tunnel"}));
+    put->add_option("--mode", mode, "nat, dsr or tunnel")
+        ->check(CLI::IsMember({"nat", "dsr", "tunnel"}));
     put->add_option("--scheduler", sched, "wrr, wlc or source_ip")
         ->check(CLI::IsMember({"wrr", "wlc", "source_ip"}));
     put->add_option("--persistence", persistence, "source-IP persistence timeout in s (0 = off)");
     put->add_option("--version", put_version, "version of this change (> 0)")->required();
     put->add_flag("--fail-open", fail_open, "report the service as failing open");
-    put->add_option("--backend", backends, "id=N,addr=A,port=P,weight=W,state=active|draining (repeat)");
+    put->add_option("--backend", backends,
+                    "id=N,addr=A,port=P,weight=W,state=active|draining (repeat)");
 
     auto *del = app.add_subcommand("delete-service", "remove one service");
     key_flags del_key;
@@ -191,7 +212,9 @@ int main(int argc, char **argv) {
             v1::Service *s = req.mutable_service();
             put_key.to_proto(s->mutable_key());
             s->set_mode(mode == "dsr" ? v1::DSR : mode == "tunnel" ? v1::TUNNEL : v1::NAT);
-            s->set_scheduler(sched == "wlc" ? v1::WLC : sched == "source_ip" ? v1::SOURCE_IP : v1::WRR);
+            s->set_scheduler(sched == "wlc"         ? v1::WLC
+                             : sched == "source_ip" ? v1::SOURCE_IP
+                                                    : v1::WRR);
             s->set_persistence_timeout_s(persistence);
             s->set_fail_open(fail_open);
             for (const std::string &b : backends) *s->add_backends() = parse_backend(b);
@@ -210,7 +233,8 @@ int main(int argc, char **argv) {
         }
         if (*list) {
             v1::ListServicesResponse resp;
-            if (int rc = check(stub->ListServices(&ctx, v1::ListServicesRequest{}, &resp))) return rc;
+            if (int rc = check(stub->ListServices(&ctx, v1::ListServicesRequest{}, &resp)))
+                return rc;
             return print(resp);
         }
         if (*purge) {

@@ -5,8 +5,8 @@
  * removal, a stale socket, and the nlb-agent client binary (path from the
  * NLB_AGENT_BIN environment variable, set by meson).
  */
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -19,6 +19,7 @@
 #include <sstream>
 #include <string>
 
+#include "agent_ports.h"
 #include "agent_service.h"
 #include "dataplane.grpc.pb.h"
 #include "eal_test_main.h"
@@ -83,8 +84,8 @@ class agent_server_test : public ::testing::Test {
             return -1;
         }
         const std::string o = dir + "/out", e = dir + "/err";
-        const std::string cmd = std::string(bin) + " --socket '" + sock + "' " + args + " >" + o +
-                                " 2>" + e;
+        const std::string cmd =
+            std::string(bin) + " --socket '" + sock + "' " + args + " >" + o + " 2>" + e;
         int rc = std::system(cmd.c_str());
         *out = read_file(o);
         *err = read_file(e);
@@ -101,7 +102,7 @@ class agent_server_test : public ::testing::Test {
 TEST_F(agent_server_test, every_rpc_through_the_stub) {
     std::string error;
     ASSERT_TRUE(server->start(sock, "", &error)) << error;
-    struct stat st{};
+    struct stat st {};
     ASSERT_EQ(stat(sock.c_str(), &st), 0);
     EXPECT_TRUE(S_ISSOCK(st.st_mode));
     EXPECT_EQ(st.st_mode & 0777, 0660u);
@@ -271,6 +272,43 @@ TEST_F(agent_server_test, nlb_agent_client_puts_and_lists) {
     server->stop();
     EXPECT_NE(agent("--timeout 2 list-services", &out, &err), 0);  // nobody listens any more
     EXPECT_NE(err.find("UNAVAILABLE"), std::string::npos) << err;
+}
+
+TEST(agent_ports, port_of_config_and_state) {
+    port_config c;
+    c.role = port_role::backend;
+    c.ipv4 = ip_prefix{};
+    ASSERT_TRUE(parse_ip("198.19.0.1", &c.ipv4->addr, &c.ipv4->family));
+    c.ipv4->length = 24;
+    c.ipv6 = ip_prefix{};
+    ASSERT_TRUE(parse_ip("2001:2:0:19::1", &c.ipv6->addr, &c.ipv6->family));
+    c.ipv6->length = 64;
+    port_state s;
+    s.index = 1;
+    s.port_id = 3;
+    s.name = "backend";
+    s.device = "net_af_packet1";
+    s.driver = "net_af_packet";
+    s.mac = {{0x02, 0, 0, 0, 0, 0x02}};
+    s.mtu = 1500;
+    s.rx_queues = 2;
+    s.tx_queues = 3;
+    s.rss_enabled = true;
+    s.started = true;
+    agent_port a = agent_port_of(c, s);
+    EXPECT_EQ(a.index, 1u);
+    EXPECT_EQ(a.port_id, 3u);
+    EXPECT_EQ(a.name, "backend");
+    EXPECT_EQ(a.device, "net_af_packet1");
+    EXPECT_EQ(a.driver, "net_af_packet");
+    EXPECT_EQ(a.mac, "02:00:00:00:00:02");
+    EXPECT_EQ(a.role, "backend");
+    ASSERT_EQ(a.addresses.size(), 2u);
+    EXPECT_EQ(a.addresses[0], "198.19.0.1/24");
+    EXPECT_EQ(a.addresses[1], "2001:2:0:19::1/64");
+    EXPECT_EQ(a.tx_queues, 3u);
+    EXPECT_TRUE(a.rss);
+    EXPECT_TRUE(a.ethdev);
 }
 
 }  // namespace
