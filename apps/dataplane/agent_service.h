@@ -12,9 +12,9 @@
  *     for (unsigned i = 0; i < n_workers; i++)
  *         adp.workers.push_back({workers[i].get(), config.workers[i],
  *                                &contexts[i]->counters.rounds,
- * &contexts[i]->counters.idle_rounds}); for (const port_state &p : ports.ports())
- *         adp.ports.push_back(agent_port_of(config.ports[p.index], p));  // see agent_port
- *     adp.rcu_id = n_workers + 1;  // only if the snapshot_manager was created with n_workers + 2
+ *                                &contexts[i]->counters.idle_rounds});
+ *     adp.ports = agent_ports_of(config, ports);  // agent_ports.h
+ *     adp.rcu_id = n_workers + 1;  // a spare RCU reader: snapshot_manager::create(n_workers + 2)
  *     adp.now_ms = tsc_now_ms;
  *     nlb::dataplane::agent_state state(std::move(adp));
  *     state.on_vips_changed(...);  // optional: queue announcements for the slow path
