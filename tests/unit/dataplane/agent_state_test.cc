@@ -582,5 +582,71 @@ TEST_F(agent_state_test, vip_hook_reports_added_and_removed_vips) {
     EXPECT_TRUE(added.empty());
 }
 
+TEST_F(agent_state_test, concurrent_callers_are_serialised) {
+    // Four gRPC-like threads putting different services at once, while a fifth lists and reads
+    // stats: every put is applied exactly once and the last snapshot holds them all.
+    std::vector<std::thread> threads;
+    std::atomic<unsigned> applied{0};
+    std::atomic<bool> done{false};
+    for (unsigned t = 0; t < 4; t++)
+        threads.emplace_back([&, t] {
+            for (unsigned i = 0; i < 25; i++) {
+                v1::PutServiceResponse r;
+                const uint32_t port = 1000 + t * 100 + i;
+                if (state->put_service(put_request(1, 2, 10, port), &r).ok() &&
+                    r.result() == v1::APPLIED)
+                    applied++;
+            }
+        });
+    std::thread reader([&] {
+        while (!done.load()) {
+            v1::ListServicesResponse l;
+            state->list_services(&l);
+            v1::GetStatsResponse st;
+            EXPECT_TRUE(state->get_stats({}, &st).ok());
+            EXPECT_LE(l.services_size(), 100);
+        }
+    });
+    for (auto &t : threads) t.join();
+    done = true;
+    reader.join();
+    EXPECT_EQ(applied.load(), 100u);
+    EXPECT_EQ(listed().size(), 100u);
+    EXPECT_EQ(tb->snapshots->current()->service_count(), 100u);
+    EXPECT_EQ(tb->snapshots->current()->backend_count(), 200u);
+}
+
+TEST(agent_state_limits, a_put_past_the_snapshot_limits_is_refused_and_changes_nothing) {
+    testbed_config cfg;
+    cfg.limits.max_services = 2;
+    cfg.limits.max_backends = 4;
+    testbed tb(cfg);
+    agent_datapath adp;
+    adp.conns = tb.conns.get();
+    adp.snapshots = tb.snapshots.get();
+    adp.limits = tb.builder.limits();
+    adp.now_ms = [] { return 0u; };
+    agent_state state(std::move(adp));
+    v1::PutServiceResponse r;
+    ASSERT_TRUE(state.put_service(put_request(1, 2, 10, 80), &r).ok());
+    ASSERT_TRUE(state.put_service(put_request(1, 2, 10, 81), &r).ok());
+    const snapshot *before = tb.snapshots->current();
+    agent_status st = state.put_service(put_request(1, 1, 10, 82), &r);
+    EXPECT_EQ(st.code, agent_code::invalid_argument);
+    EXPECT_NE(st.message.find("too many services"), std::string::npos) << st.message;
+    st = state.put_service(put_request(2, 3, 10, 81), &r);  // 5 backends in all
+    EXPECT_EQ(st.code, agent_code::invalid_argument);
+    EXPECT_NE(st.message.find("backends"), std::string::npos) << st.message;
+    st = state.put_service(put_request(2, 5, 10, 81), &r);  // more than the limit in one service
+    EXPECT_EQ(st.code, agent_code::invalid_argument);
+    EXPECT_EQ(st.message.rfind("service.backends", 0), 0u) << st.message;
+    EXPECT_EQ(tb.snapshots->current(), before);
+    v1::ListServicesResponse l;
+    state.list_services(&l);
+    ASSERT_EQ(l.services_size(), 2);
+    EXPECT_EQ(l.services(1).version(), 1u);
+    EXPECT_EQ(l.services(1).service().backends_size(), 2);
+}
+
 }  // namespace
 }  // namespace nlb::dataplane
