@@ -2,12 +2,18 @@
 /*
  * nlb-control: the operator API daemon. Opens (creating or migrating) the
  * state database, serves nlb.v1.LoadBalancing, grpc.health.v1.Health and
- * server reflection on every --listen address, and shuts down cleanly on
+ * server reflection on every --listen address, probes the backends' health,
+ * pushes the desired state to every --dataplane (dataplane_sync.h), ends
+ * connection draining (drain_timers.h), and shuts down cleanly on
  * SIGTERM/SIGINT. Start-up errors print one line and exit with status 2.
  */
+#include "dataplane_sync.h"
+#include "drain_timers.h"
+#include "health_prober.h"
 #include "instance_status.h"
 #include "service.h"
 #include "store.h"
+#include "synced_service.h"
 
 #include <grpc/support/log.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -50,6 +56,8 @@ int main(int argc, char **argv) {
     std::vector<std::string> listen;
     std::string state = "/var/lib/nlb/state.db";
     std::string level_name = "info";
+    std::vector<std::string> dataplanes;
+    bool probe_at_once = false;
     app.add_option("--listen", listen,
                    "Address to serve on, repeatable: HOST:PORT or unix:/path "
                    "(default 127.0.0.1:50051)");
@@ -58,6 +66,12 @@ int main(int argc, char **argv) {
     app.add_option("--log-level", level_name, "error, warn, info or debug")
         ->check(CLI::IsMember({"error", "warn", "info", "debug"}))
         ->capture_default_str();
+    app.add_option("--dataplane", dataplanes,
+                   "nlb-dataplane agent socket to push the state to, repeatable: unix:/path "
+                   "(e.g. unix:/run/nlb/dataplane.sock); none = no dataplane");
+    app.add_flag("--probe-first-at-once", probe_at_once,
+                 "Probe a new instance at once instead of at a random point of its first "
+                 "interval (labs and tests)");
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp &e) {
@@ -88,8 +102,44 @@ int main(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &stop, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 
-    nlb::control::no_probe_status health;
-    nlb::control::control_service service(*st, health);
+    nlb::health::prober_options probe_opts;
+    probe_opts.spread_first_probe = !probe_at_once;
+    nlb::health::health_prober prober(probe_opts);
+    auto sync_log = [](int l, const std::string &msg) { log(static_cast<level>(l), msg); };
+    std::unique_ptr<nlb::control::dataplane_sync> sync;
+    std::unique_ptr<nlb::control::drain_timers> drains;
+    try {
+        nlb::control::dataplane_sync::options so;
+        so.targets = dataplanes;
+        so.state_path = state;
+        so.log = sync_log;
+        so.prober = &prober;
+        sync = std::make_unique<nlb::control::dataplane_sync>(so);
+        nlb::control::drain_timers::options dopts;
+        dopts.state_path = state;
+        dopts.sync = sync.get();
+        dopts.log = sync_log;
+        drains = std::make_unique<nlb::control::drain_timers>(dopts);
+    } catch (const nlb::control::store_error &e) {
+        return fail(e.what());
+    }
+    auto *sync_ptr = sync.get();
+    prober.on_change([sync_ptr](const nlb::health::target_key &key, nlb::health::status,
+                                nlb::health::status now, const std::string &reason) {
+        log(level::info, "instance " + key.instance + " of " + key.service + " is now " +
+                             nlb::health::status_name(now) +
+                             (reason.empty() ? std::string() : " (" + reason + ")"));
+        sync_ptr->notify();
+    });
+    std::string probe_error;
+    if (!prober.start(&probe_error)) return fail("cannot start the health prober: " + probe_error);
+    sync->start();
+    drains->start();
+    for (const auto &d : dataplanes) log(level::info, "dataplane " + d);
+
+    nlb::control::live_instance_status health(*sync);
+    nlb::control::control_service inner(*st, health);
+    nlb::control::synced_service service(inner, *sync);
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
@@ -130,5 +180,8 @@ int main(int argc, char **argv) {
     // handler that is running still finishes (its transaction commits or not at all).
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
     server->Wait();
+    drains->stop();
+    sync->stop();
+    prober.stop();
     return 0;
 }
