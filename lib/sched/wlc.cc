@@ -3,6 +3,6 @@
 
 namespace nlb {
 
-wlc_counts::wlc_counts(uint32_t slots) : counts_(new entry[slots]()), slots_(slots) {}
+wlc_counts::wlc_counts(uint32_t slots) : counts_(new std::atomic<uint64_t>[slots]()), slots_(slots) {}
 
 }  // namespace nlb

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <atomic>
 #include <memory>
 
 #include "core/types.h"
@@ -25,9 +26,11 @@ namespace nlb {
  * generation), the old count is meaningless and reads as 0, and closes of the
  * old backend's connections are ignored.
  *
- * Owned and used by exactly one worker; nothing here is thread-safe or needs
- * to be. No method allocates, locks or logs; slots beyond capacity are
- * ignored (count 0).
+ * Written by exactly one worker. The agent may read counts from another
+ * thread for stats: each slot is one relaxed 64-bit atomic {generation,
+ * active}, so a reader sees a consistent pair and the writer pays nothing
+ * more than a plain load and store. No method allocates, locks or logs;
+ * slots beyond capacity are ignored (count 0).
  */
 class wlc_counts {
   public:
@@ -35,36 +38,38 @@ class wlc_counts {
     explicit wlc_counts(uint32_t slots);
 
     /** Active connections of this worker on backend ref.index if its generation is still
-     * ref.generation. */
+     * ref.generation. Any thread. */
     uint32_t active(uint32_t slot, uint32_t generation) const {
         if (slot >= slots_) return 0;
-        const entry &e = counts_[slot];
-        return e.generation == generation ? e.active : 0;
+        const uint64_t e = counts_[slot].load(std::memory_order_relaxed);
+        return generation_of(e) == generation ? active_of(e) : 0;
     }
-    /** A connection to the backend was created by this worker. */
+    /** Worker: a connection to the backend was created by this worker. */
     void opened(backend_ref ref) {
         if (ref.index >= slots_) return;
-        entry &e = counts_[ref.index];
-        if (e.generation != ref.generation) {
-            e.generation = ref.generation;
-            e.active = 0;
-        }
-        e.active++;
+        std::atomic<uint64_t> &slot = counts_[ref.index];
+        const uint64_t e = slot.load(std::memory_order_relaxed);
+        const uint32_t active = generation_of(e) == ref.generation ? active_of(e) : 0;
+        slot.store(pack(ref.generation, active + 1), std::memory_order_relaxed);
     }
-    /** A connection this worker created to the backend ended (closed, expired or reset). */
+    /** Worker: a connection this worker created to the backend ended (closed, expired or reset). */
     void closed(backend_ref ref) {
         if (ref.index >= slots_) return;
-        entry &e = counts_[ref.index];
-        if (e.generation == ref.generation && e.active > 0) e.active--;
+        std::atomic<uint64_t> &slot = counts_[ref.index];
+        const uint64_t e = slot.load(std::memory_order_relaxed);
+        if (generation_of(e) == ref.generation && active_of(e) > 0)
+            slot.store(e - 1, std::memory_order_relaxed);
     }
     uint32_t capacity() const { return slots_; }
 
   private:
-    struct entry {
-        uint32_t generation;
-        uint32_t active;
-    };
-    std::unique_ptr<entry[]> counts_;
+    static uint64_t pack(uint32_t generation, uint32_t active) {
+        return (uint64_t{generation} << 32) | active;
+    }
+    static uint32_t generation_of(uint64_t e) { return static_cast<uint32_t>(e >> 32); }
+    static uint32_t active_of(uint64_t e) { return static_cast<uint32_t>(e); }
+
+    std::unique_ptr<std::atomic<uint64_t>[]> counts_;
     uint32_t slots_;
 };
 
