@@ -63,8 +63,8 @@ struct backoff_config {
     uint32_t spin_polls = 64;       // empty rounds before rte_pause() between polls
     uint32_t sleep_after_us = 200;  // idle this long before sleeping
     uint32_t sleep_us = 20;         // one light sleep
-    uint32_t deep_after_ms = 1000;  // idle this long before deep sleeps (0 = never)
-    uint32_t deep_sleep_us = 200;   // one deep sleep
+    uint32_t deep_after_ms = 50;    // idle this long before deep sleeps (0 = never)
+    uint32_t deep_sleep_us = 100;   // one deep sleep
 };
 
 /**
