@@ -7,7 +7,9 @@
 # family from curl in nlb-client, each on a new connection: all answered, split by weight
 # within 10 %. ARP for the VIP and the port address and IPv6 ND for the VIP are answered
 # with the dataplane port's MAC; ICMP and ICMPv6 echo to the VIP and own addresses are
-# answered. SIGTERM stops the daemon cleanly and removes its agent socket.
+# answered. Adding a VIP sends a gratuitous ARP / unsolicited NA; a next hop that never
+# answers gets exactly 3 ARP requests (nat run). SIGTERM stops the daemon cleanly and removes
+# its agent socket.
 #
 # usage: e2e_forward_test.sh MODE LAB_SH NLB_DATAPLANE [NLB_AGENT]
 # Needs root; exits 77 (skipped) otherwise.
@@ -19,8 +21,20 @@ e2e_init
 weights=1,2,3
 if e2e_has_agent; then
     e2e_up "$mode"
+    # A VIP that appears is announced: gratuitous ARP and unsolicited NA on the client port.
+    cap=$(mktemp)
+    ip netns exec nlb-client timeout 5 tcpdump -l -n -i eth0 -c 2 \
+        "(arp and host $vip4) or (icmp6 and ip6[40] == 136)" >"$cap" 2>/dev/null &
+    capture=$!
+    sleep 0.5
     put_service 4 "$mode" "$weights" >/dev/null && ok "put-service IPv4 ($mode)" || fail "put-service IPv4"
     put_service 6 "$mode" "$weights" >/dev/null && ok "put-service IPv6 ($mode)" || fail "put-service IPv6"
+    wait "$capture"
+    grep -q "Request who-has $vip4 tell $vip4" "$cap" && ok "gratuitous ARP for $vip4 on adding it" ||
+        fail "no gratuitous ARP for $vip4: $(cat "$cap")"
+    grep -q "neighbor advertisement, tgt is $vip6" "$cap" && ok "unsolicited NA for $vip6 on adding it" ||
+        fail "no unsolicited NA for $vip6: $(cat "$cap")"
+    rm -f "$cap"
 else
     echo "note: no nlb-agent client; services given with --service"
     e2e_up "$mode" "$(service_arg 4 "$mode" "$weights")" "$(service_arg 6 "$mode" "$weights")"
@@ -50,6 +64,26 @@ done
 ip netns exec nlb-client ip neigh show 198.18.0.1 | grep -q "$mac" &&
     ok "client's neighbour entry for 198.18.0.1 is the dataplane's MAC" ||
     fail "client neighbour: $(ip netns exec nlb-client ip neigh show 198.18.0.1)"
+
+# A next hop that never answers: ARP is retried 3 times (1 s apart), the waiting packets are
+# dropped, and the client's connection attempt fails instead of hanging the dataplane.
+if e2e_has_agent && [ "$mode" = nat ]; then
+    cap=$(mktemp)
+    timeout 5 tcpdump -l -n -i nlb-br0 "arp and host 198.19.0.99" >"$cap" 2>/dev/null &
+    capture=$!
+    agentc put-service --vip "$vip4" --port 81 --proto tcp --mode nat --scheduler wrr --version 1 \
+        --backend id=99,addr=198.19.0.99,port=8080,weight=1,state=active >/dev/null || fail "put-service :81"
+    if ip netns exec nlb-client curl -sS --noproxy '*' --max-time 2 "http://$vip4:81/" >/dev/null 2>&1; then
+        fail "a request to an unresolvable backend succeeded"
+    fi
+    wait "$capture"
+    probes=$(grep -c "Request who-has 198.19.0.99" "$cap")
+    [ "$probes" = 3 ] && ok "unresolvable next hop: 3 ARP requests, request failed" ||
+        fail "unresolvable next hop: $probes ARP requests (want 3): $(cat "$cap")"
+    rm -f "$cap"
+    got=$(requests 4 "$mode" 3 | grep -c '^be[123]$')
+    [ "$got" = 3 ] && ok "the other service still forwards" || fail "other service after the failed resolution: $got/3"
+fi
 
 # Clean stop: SIGTERM, exit 0, socket removed.
 pid=$(cat /run/nlb-lab/dataplane.pid)
