@@ -329,6 +329,9 @@ cmd_up() {
             die "nlb-dataplane did not start; everything was removed"
         fi
     fi
+    if [ "${NLB_LAB_NO_DATAPLANE:-0}" != 1 ] && [ "${NLB_LAB_NO_CONTROL:-0}" != 1 ]; then
+        start_control || { do_down; die "nlb-control did not start; everything was removed"; }
+    fi
     echo "$mode" >"$state_dir/mode"
     log "up (mode $mode): client 198.18.0.2 in nlb-client, backends 198.19.0.11-13:$http_port," \
         "dataplane config $state_dir/dataplane.conf" \
@@ -372,6 +375,46 @@ start_dataplane() {
     done
     log "nlb-dataplane ($bin) did not report forwarding in 20 s; its log:"
     cat "$state_dir/dataplane.log" >&2
+    return 1
+}
+
+# ------------------------------------------------------------------ nlb-control (helper "sync")
+# `up` starts nlb-control after nlb-dataplane, wired to its agent socket: API on
+# unix:/run/nlb-lab/control.sock (nlbctl --server unix:/run/nlb-lab/control.sock), a fresh state
+# database /run/nlb-lab/control.db, log control.log, pid file control.pid; health probes leave
+# from the host (198.19.0.254 on the backend bridge), first probe at once. The binary is
+# $NLB_CONTROL, else nlb-control on PATH, else the newest build*/control/nlb-control. Set
+# NLB_LAB_NO_CONTROL=1 to drive the dataplane's agent directly instead. `down` stops it through
+# its pid file like every other lab process.
+find_control() {
+    local f newest=""
+    if [ -n "${NLB_CONTROL:-}" ]; then echo "$NLB_CONTROL"; return; fi
+    if command -v nlb-control >/dev/null; then command -v nlb-control; return; fi
+    for f in "$here"/../build*/control/nlb-control; do
+        [ -x "$f" ] || continue
+        if [ -z "$newest" ] || [ "$f" -nt "$newest" ]; then newest=$f; fi
+    done
+    [ -n "$newest" ] && echo "$newest"
+}
+
+start_control() {
+    local bin n
+    bin=$(find_control) || true
+    [ -n "$bin" ] || { log "no nlb-control binary (set NLB_CONTROL or build it)"; return 1; }
+    setsid "$bin" --listen "unix:$state_dir/control.sock" --state "$state_dir/control.db" \
+        --dataplane "unix:$state_dir/dataplane.sock" --probe-first-at-once \
+        >"$state_dir/control.log" 2>&1 </dev/null 9<&- &
+    echo $! >"$state_dir/control.pid"
+    for n in $(seq 100); do
+        if grep -q "connected (instance" "$state_dir/control.log" 2>/dev/null; then
+            echo "$bin" >"$state_dir/control.bin"
+            return 0
+        fi
+        running "$(cat "$state_dir/control.pid")" || break
+        sleep 0.1
+    done
+    log "nlb-control ($bin) did not connect to nlb-dataplane in 10 s; its log:"
+    cat "$state_dir/control.log" >&2
     return 1
 }
 
