@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # nlb-dataplane as a process, on net_ring/net_null vdevs under EAL --no-huge --no-shconf (no
-# root, no NIC): it brings both ports up, creates its agent socket directory and removes a
-# stale socket file, stops cleanly on SIGTERM and on SIGINT (exit 0, socket file gone); a port
+# root, no NIC): it brings both ports up, creates its agent socket directory and replaces a
+# stale socket file with the agent's socket, stops cleanly on SIGTERM and on SIGINT (exit 0, socket file gone); a port
 # that cannot be configured ends it with exit 1 and "Failed to configure port 0 (...)"; a
 # config error with exit 2 before EAL starts.
 # usage: dataplane_run_test.sh NLB_DATAPLANE DRIVERS_CFG_DIR
@@ -38,7 +38,7 @@ run_and_stop() {  # signal
     "$dataplane" --config "$dir/good.conf" --drivers-cfg "$drivers" >"$dir/out" 2>&1 &
     pid=$!
     for n in $(seq 100); do
-        grep -q 'Waiting for SIGTERM' "$dir/out" && break
+        grep -q 'forwarding' "$dir/out" && break
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
@@ -60,8 +60,10 @@ run_and_stop TERM
 mkdir -p "$dir/run/agent" && echo stale >"$dir/run/agent/dataplane.sock"
 "$dataplane" --config "$dir/good.conf" --drivers-cfg "$drivers" >"$dir/out" 2>&1 &
 pid=$!
-for n in $(seq 100); do grep -q 'Waiting for SIGTERM' "$dir/out" && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-[ ! -e "$dir/run/agent/dataplane.sock" ] && ok "stale socket file removed at start" || fail "stale socket file kept"
+for n in $(seq 100); do grep -q 'forwarding' "$dir/out" && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+# The agent listens there now: a socket, not the stale file.
+[ -S "$dir/run/agent/dataplane.sock" ] && ok "stale socket file replaced by the agent's socket" ||
+    fail "stale socket file kept: $(ls -l "$dir/run/agent/dataplane.sock" 2>&1)"
 kill -INT "$pid"; wait "$pid"; rc=$?; pid=
 [ "$rc" = 0 ] && ok "INT: exit 0" || fail "INT: exit $rc"
 

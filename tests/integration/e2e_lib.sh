@@ -31,7 +31,9 @@ e2e_init() {
     [ -x "$dataplane" ] || { echo "FAIL: no nlb-dataplane at $dataplane"; exit 1; }
     exec 9<"$lab"
     flock -w 300 9 || { echo "FAIL: the lab is busy"; exit 1; }
-    export NLB_LAB_LOCKED=1 NLB_DATAPLANE=$dataplane
+    # These tests drive the dataplane through its agent API themselves: no nlb-control in the
+    # lab (it would push its own, empty, desired state).
+    export NLB_LAB_LOCKED=1 NLB_DATAPLANE=$dataplane NLB_LAB_NO_CONTROL=1
     trap 'e2e_down' EXIT
 }
 
