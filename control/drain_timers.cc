@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "drain_timers.h"
 
+#include <algorithm>
 #include <ctime>
 #include <utility>
 
@@ -35,7 +36,21 @@ void drain_timers::stop() {
     if (thread_.joinable()) thread_.join();
 }
 
+void drain_timers::purge_due() {
+    const auto now = std::chrono::steady_clock::now();
+    auto due = std::partition(purges_.begin(), purges_.end(),
+                              [&](const auto &p) { return p.first > now; });
+    for (auto it = due; it != purges_.end(); ++it) {
+        uint64_t reset = opts_.sync->purge(it->second);
+        if (reset)
+            opts_.log(3, "purged backend " + std::to_string(it->second) + ": " +
+                             std::to_string(reset) + " idle connections forgotten");
+    }
+    purges_.erase(due, purges_.end());
+}
+
 size_t drain_timers::tick() {
+    purge_due();
     auto records = load_all_draining(*store_);
     if (records.empty()) return 0;
     // Connections are read after the records: a record is never judged by older counts.
@@ -47,18 +62,22 @@ size_t drain_timers::tick() {
         if (why == drain_end::not_yet) continue;
         const uint64_t id =
             backend_id(d.load_balancer, d.backend_service, d.instance.id(), d.instance.address());
-        // Purge first, while the services still list it as DRAINING, then forget it.
-        uint64_t reset = opts_.sync->purge(id);
         {
             store::transaction tx(*store_);
             store_->remove_draining(d.load_balancer, d.backend_service, d.instance.id());
             tx.commit();
         }
+        purges_.emplace_back(std::chrono::steady_clock::now() + opts_.purge_grace, id);
+        int64_t left = 0;
+        if (connections) {
+            auto it = connections->find(id);
+            if (it != connections->end()) left = it->second;
+        }
         opts_.log(2, "drain of instance " + d.instance.id() + " (" + d.instance.address() +
                          ") from " + d.load_balancer + "/" + d.backend_service + " ended: " +
-                         (why == drain_end::deadline ? "timeout passed, " + std::to_string(reset) +
-                                                           " connections reset"
-                                                     : std::string("no connections left")));
+                         (why == drain_end::deadline
+                              ? "timeout passed, " + std::to_string(left) + " connections to reset"
+                              : std::string("no connections left")));
         ended++;
     }
     if (ended) {

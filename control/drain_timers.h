@@ -6,11 +6,15 @@
  * thread, with its own store connection, looks at every record each
  * `poll_interval` and ends a drain when its deadline has passed or when the
  * instance has no active connection left on any dataplane (a fresh GetStats
- * of the same pass). Ending a drain: PurgeBackend on every dataplane (its
- * remaining TCP connections are reset), the record is deleted, and the sync
- * is notified so the instance leaves the dataplane services. A drain timeout
- * of 0 records nothing: the instance leaves the services at once and the
- * dataplane resets its connections.
+ * of the same pass). Ending a drain: the record is deleted and the sync is
+ * notified, so the instance leaves the dataplane services; the dataplane then
+ * answers the next packet of each of its remaining TCP connections with an
+ * RST to the client. `purge_grace` later, PurgeBackend on every dataplane
+ * forgets the connections that sent nothing meanwhile (purging at once would
+ * forget them before their next packet, which then gets no RST). A purge
+ * still pending when nlb-control stops is lost: those entries expire by their
+ * own idle timeouts. A drain timeout of 0 records nothing: the instance
+ * leaves the services at once and the dataplane resets its connections.
  *
  * Threads: start/stop from the owner; tick() from the timer thread (or a test,
  * when not started).
@@ -31,6 +35,8 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace nlb::control {
 
@@ -52,6 +58,7 @@ class drain_timers {
         dataplane_sync *sync = nullptr;  // required
         sync_log_fn log;
         std::chrono::milliseconds poll_interval{250};
+        std::chrono::milliseconds purge_grace{3000};
         std::function<int64_t()> now_unix;  // default: the wall clock
     };
 
@@ -71,8 +78,11 @@ class drain_timers {
 
   private:
     void run();
+    /** PurgeBackend for every pending purge whose grace has passed. */
+    void purge_due();
 
     options opts_;
+    std::vector<std::pair<std::chrono::steady_clock::time_point, uint64_t>> purges_;  // timer thread
     std::unique_ptr<store> store_;
     std::mutex mu_;
     std::condition_variable cv_;
