@@ -20,7 +20,8 @@ struct dataplane_sync::dataplane {
     std::shared_ptr<grpc::Channel> channel;
     std::unique_ptr<dpv1::Dataplane::Stub> stub;
     // Sync thread only:
-    bool need_full = true;
+    bool need_full = true;   // read ListServices first (new dataplane instance)
+    bool need_push = false;  // push the differences even without a change notification
     bool ever_tried = false;
     held_services held;
     // Guarded by mu_ (read by status() and the forwarding calls):
@@ -147,7 +148,9 @@ void dataplane_sync::mark_down(dataplane &dp, const std::string &what, const grp
         dp.st.connected = false;
         dp.st.last_error = what + ": " + st.error_message();
     }
-    dp.need_full = true;
+    // No full resync on reconnect unless the instance id changed (check_info): our record of
+    // what it holds is still right, and a resync would also delete services we never pushed.
+    if (was && opts_.on_connection) opts_.on_connection(dp.target, false);
     if (was || !dp.ever_tried)
         opts_.log(1, "Failed to reach dataplane " + dp.target + " (" + what +
                          "): " + st.error_message() + "; retrying");
@@ -177,7 +180,8 @@ void dataplane_sync::check_info(dataplane &dp) {
         dp.st.instance_id = resp.instance_id();
         dp.st.last_error.clear();
     }
-    if (!was) {
+    if (!was && opts_.on_connection) opts_.on_connection(dp.target, true);
+    if (old_id.empty()) {
         opts_.log(2, "dataplane " + dp.target + " connected (instance " + resp.instance_id() +
                          "): pushing the full state");
         dp.need_full = true;
@@ -185,6 +189,9 @@ void dataplane_sync::check_info(dataplane &dp) {
         opts_.log(2, "dataplane " + dp.target + " restarted (instance " + old_id + " -> " +
                          resp.instance_id() + "): pushing the full state");
         dp.need_full = true;
+    } else if (!was) {
+        opts_.log(2, "dataplane " + dp.target + " reachable again (same instance)");
+        dp.need_push = true;  // what failed meanwhile differs from our record: pushed now
     }
 }
 
@@ -211,6 +218,7 @@ bool dataplane_sync::full_resync(dataplane &dp) {
 
 void dataplane_sync::push(dataplane &dp, const desired_services &want) {
     if (dp.need_full && !full_resync(dp)) return;
+    dp.need_push = false;
     auto plan = plan_sync(want.services, dp.held, &next_version_);
     uint64_t puts = 0, deletes = 0;
     for (auto &[svc, version] : plan.puts) {
@@ -314,7 +322,8 @@ void dataplane_sync::run() {
         bool need = changed;
         {
             std::lock_guard<std::mutex> lock(mu_);
-            for (auto &dp : dps_) need = need || (dp->need_full && dp->st.connected);
+            for (auto &dp : dps_)
+                need = need || ((dp->need_full || dp->need_push) && dp->st.connected);
         }
         if (!need) continue;
         desired_input in;

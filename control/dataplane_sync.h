@@ -13,10 +13,12 @@
  * service it holds that is no longer wanted. API calls never wait for it: a
  * dataplane that is down or slow only delays its own copy.
  *
- * Each dataplane is asked GetInfo every `info_interval`. When it answers
- * after being unreachable, or its instance id changed (it restarted), the
- * sync reads ListServices and pushes everything that differs (the full state
- * on a fresh dataplane). Versions come from one counter that starts at the
+ * Each dataplane is asked GetInfo every `info_interval`. On the first answer,
+ * and whenever its instance id changes (it restarted), the sync reads
+ * ListServices and pushes everything that differs (the full state on a fresh
+ * dataplane), deleting services it does not want. When the same instance
+ * answers again after being unreachable, only what could not be pushed
+ * meanwhile is sent (a service someone else put is left alone). Versions come from one counter that starts at the
  * wall clock in microseconds (and above every version a dataplane reports),
  * so they grow per service across restarts of either process.
  *
@@ -91,6 +93,8 @@ class dataplane_sync {
         health::health_prober *prober = nullptr;  // optional: targets reconciled, states read
         std::chrono::milliseconds info_interval{250};
         std::chrono::milliseconds rpc_timeout{2000};
+        /** Called on the sync thread when a dataplane becomes reachable or unreachable. */
+        std::function<void(const std::string &target, bool connected)> on_connection;
     };
 
     /** Opens its own store connection (throws store_error). Call start() to run. */

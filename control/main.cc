@@ -23,7 +23,9 @@
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 
+#include <atomic>
 #include <csignal>
+#include <mutex>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -42,6 +44,23 @@ void log(level l, const std::string &msg) {
 /** gRPC's own log lines go through ours, at debug level: start-up errors stay one line. */
 void grpc_log(gpr_log_func_args *args) {
     log(level::debug, std::string("grpc: ") + args->message);
+}
+
+// grpc.health.v1 status "nlb.dataplane.v1.Dataplane": SERVING while every --dataplane answers
+// (NOT_SERVING with none configured). Set from the sync thread, once the server exists.
+std::atomic<grpc::HealthCheckServiceInterface *> dataplane_health{nullptr};
+std::atomic<nlb::control::dataplane_sync *> dataplane_sync_for_health{nullptr};
+std::mutex dataplane_health_mu;
+
+void publish_dataplane_health() {
+    std::lock_guard<std::mutex> lock(dataplane_health_mu);
+    auto *h = dataplane_health.load();
+    auto *sync = dataplane_sync_for_health.load();
+    if (!h || !sync) return;
+    auto all = sync->status();
+    bool up = !all.empty();
+    for (const auto &d : all) up = up && d.connected;
+    h->SetServingStatus("nlb.dataplane.v1.Dataplane", up);
 }
 
 int fail(const std::string &msg) {
@@ -114,6 +133,7 @@ int main(int argc, char **argv) {
         so.state_path = state;
         so.log = sync_log;
         so.prober = &prober;
+        so.on_connection = [](const std::string &, bool) { publish_dataplane_health(); };
         sync = std::make_unique<nlb::control::dataplane_sync>(so);
         nlb::control::drain_timers::options dopts;
         dopts.state_path = state;
@@ -171,10 +191,17 @@ int main(int argc, char **argv) {
                                                   : " (port " + std::to_string(ports[i]) + ")"));
     }
     server->GetHealthCheckService()->SetServingStatus("nlb.v1.LoadBalancing", true);
+    dataplane_health.store(server->GetHealthCheckService());
+    dataplane_sync_for_health.store(sync.get());
+    publish_dataplane_health();
 
     int sig = 0;
     sigwait(&stop, &sig);
     log(level::info, std::string("shutting down on ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+    {
+        std::lock_guard<std::mutex> lock(dataplane_health_mu);
+        dataplane_health.store(nullptr);
+    }
     server->GetHealthCheckService()->Shutdown();
     // Idle client connections hold Shutdown until its deadline, so keep it short: a
     // handler that is running still finishes (its transaction commits or not at all).

@@ -11,6 +11,7 @@
 #include "nlb.grpc.pb.h"
 
 #include <gtest/gtest.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -23,6 +24,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <string>
 #include <thread>
 #include <vector>
@@ -79,6 +81,25 @@ bool wait_for(const std::function<bool()> &cond, std::chrono::milliseconds limit
         std::this_thread::sleep_for(step);
     }
     return cond();
+}
+
+/** grpc.health.v1 Check of `service`: 1 SERVING, 2 NOT_SERVING, -1 on error. */
+int health_check(const std::shared_ptr<grpc::Channel> &channel, const std::string &service) {
+    grpc::GenericStub generic(channel);
+    std::string req = std::string("\x0a", 1) + static_cast<char>(service.size()) + service;
+    grpc::Slice slice(req);
+    grpc::ByteBuffer in(&slice, 1), out;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+    std::promise<grpc::Status> done;
+    generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &in, &out,
+                      [&](grpc::Status s) { done.set_value(s); });
+    if (!done.get_future().get().ok()) return -1;
+    std::vector<grpc::Slice> slices;
+    if (!out.Dump(&slices).ok()) return -1;
+    std::string bytes;
+    for (auto &sl : slices) bytes += std::string(reinterpret_cast<const char *>(sl.begin()), sl.size());
+    return bytes.size() == 2 && bytes[0] == 0x08 ? bytes[1] : -1;
 }
 
 class sync_test : public ::testing::Test {
@@ -391,6 +412,9 @@ TEST_F(sync_test, stats_and_connections_come_from_the_dataplane) {
     st = call([&](auto *c) { return nlb->ListConnections(c, lreq, &conns); });
     EXPECT_TRUE(st.ok()) << st.error_message();
     EXPECT_EQ(conns.connections_size(), 0);
+    auto channel = grpc::CreateChannel("unix:" + dir + "/control.sock",
+                                       grpc::InsecureChannelCredentials());
+    EXPECT_EQ(health_check(channel, "nlb.dataplane.v1.Dataplane"), 1);  // SERVING
     // An unknown load balancer is still NOT_FOUND; a dataplane that is down is UNAVAILABLE.
     req.set_load_balancer("nope");
     EXPECT_EQ(call([&](auto *c) { return nlb->GetStats(c, req, &stats); }).error_code(),
@@ -401,8 +425,12 @@ TEST_F(sync_test, stats_and_connections_come_from_the_dataplane) {
     EXPECT_EQ(call([&](auto *c) { return nlb->GetStats(c, req, &stats); }).error_code(),
               grpc::StatusCode::UNAVAILABLE);
     EXPECT_LT(steady::now() - t0, 3s);
-    // ... and API changes still succeed.
+    // ... and API changes still succeed, without waiting for it.
+    t0 = steady::now();
     EXPECT_TRUE(add_instance("be4", "198.19.0.14").ok());
+    EXPECT_LT(steady::now() - t0, 500ms);
+    EXPECT_TRUE(wait_for([&] { return health_check(channel, "nlb.dataplane.v1.Dataplane") == 2; },
+                         2s, 50ms));  // NOT_SERVING
 }
 
 }  // namespace
