@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The worker loop (apps/dataplane/worker_loop.h) on two net_ring ports in one
+ * process (no root, no NIC): a worker thread forwards a SYN to a NAT service
+ * to the backend port with the backend's MAC, hands ARP to the slow ring and
+ * packets for an unknown next hop to the resolve ring, transmits what the main
+ * lcore puts on its TX ring, sleeps when idle (and goes offline in RCU, so a
+ * publication does not wait for it), and stops when told.
+ */
+#include "worker_loop.h"
+
+#include <gtest/gtest.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_ring_elem.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "eal_test_main.h"
+#include "net/parse.h"
+#include "pipeline/testbed.h"
+
+namespace nlb::dataplane {
+namespace {
+
+using namespace std::chrono_literals;
+
+void put16(uint8_t *p, uint16_t v) {
+    p[0] = static_cast<uint8_t>(v >> 8);
+    p[1] = static_cast<uint8_t>(v);
+}
+uint16_t ip_csum(const uint8_t *p) {
+    uint32_t s = 0;
+    for (int i = 0; i < 20; i += 2) s += uint32_t{p[i]} << 8 | p[i + 1];
+    while (s >> 16) s = (s & 0xffff) + (s >> 16);
+    return static_cast<uint16_t>(~s);
+}
+
+/** A TCP SYN client -> dst:port as an mbuf. */
+rte_mbuf *syn(const char *dst, uint16_t port, uint16_t sport) {
+    uint8_t f[60] = {};
+    std::memcpy(f, testbed::port_mac(0).addr_bytes, 6);
+    const uint8_t client[6] = {2, 0xcc, 0, 0, 0, 2};
+    std::memcpy(f + 6, client, 6);
+    put16(f + 12, 0x0800);
+    uint8_t *ip = f + 14;
+    ip[0] = 0x45;
+    put16(ip + 2, 40);
+    ip[8] = 64;
+    ip[9] = 6;
+    std::memcpy(ip + 12, testbed::addr("198.18.0.2").bytes, 4);
+    std::memcpy(ip + 16, testbed::addr(dst).bytes, 4);
+    put16(ip + 10, ip_csum(ip));
+    uint8_t *tcp = ip + 20;
+    put16(tcp, sport);
+    put16(tcp + 2, port);
+    tcp[12] = 5 << 4;
+    tcp[13] = 0x02;
+    rte_mbuf *m = rte_pktmbuf_alloc(test::test_pool());
+    std::memcpy(rte_pktmbuf_append(m, 60), f, 60);
+    return m;
+}
+
+rte_mbuf *arp_request() {
+    uint8_t f[60] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0xcc, 0, 0, 0, 2, 8, 6,
+                     0, 1, 8, 0, 6, 4, 0, 1, 2, 0xcc, 0, 0, 0, 2, 198, 18, 0, 2,
+                     0, 0, 0, 0, 0, 0, 198, 18, 0, 1};
+    rte_mbuf *m = rte_pktmbuf_alloc(test::test_pool());
+    std::memcpy(rte_pktmbuf_append(m, 60), f, 60);
+    return m;
+}
+
+struct ring_port {
+    rte_ring *rx = nullptr, *tx = nullptr;
+    uint16_t id = 0;
+};
+
+struct fixture : ::testing::Test {
+    testbed tb;
+    ring_port ports[2];
+    worker_context ctx;
+    std::unique_ptr<worker> w;
+    std::atomic<bool> stop{false};
+    std::thread thread;
+
+    void SetUp() override {
+        static int n = 0;
+        for (int p = 0; p < 2; p++) {
+            const std::string id = std::to_string(n) + "_" + std::to_string(p);
+            ports[p].rx = rte_ring_create(("wl_rx" + id).c_str(), 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+            ports[p].tx = rte_ring_create(("wl_tx" + id).c_str(), 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+            const int port = rte_eth_from_rings(("net_wl" + id).c_str(), &ports[p].rx, 1, &ports[p].tx, 1, 0);
+            ASSERT_GE(port, 0);
+            ports[p].id = static_cast<uint16_t>(port);
+            rte_eth_conf conf{};
+            ASSERT_EQ(rte_eth_dev_configure(ports[p].id, 1, 1, &conf), 0);
+            ASSERT_EQ(rte_eth_rx_queue_setup(ports[p].id, 0, 64, 0, nullptr, test::test_pool()), 0);
+            ASSERT_EQ(rte_eth_tx_queue_setup(ports[p].id, 0, 64, 0, nullptr), 0);
+            ASSERT_EQ(rte_eth_dev_start(ports[p].id), 0);
+        }
+        n++;
+        w = std::make_unique<worker>(0, tb.dp);
+        ctx.pipeline = w.get();
+        ctx.dp = &tb.dp;
+        ctx.n_ports = 2;
+        ctx.port_ids[0] = ports[0].id;
+        ctx.port_ids[1] = ports[1].id;
+        ctx.stop = &stop;
+        ctx.backoff.sleep_after_us = 100;
+        std::string error;
+        // Ring names derive from the index: make them unique per test.
+        static unsigned rings = 100;
+        ctx.index = rings++;
+        ASSERT_TRUE(create_worker_rings(&ctx, 256, &error)) << error;
+        ctx.index = 0;
+        tb.publish({testbed::lab_service(ip_family::v4, fwd_mode::nat, sched_kind::wrr, 80, 3)});
+        thread = std::thread(worker_main, &ctx);
+    }
+    void TearDown() override {
+        stop = true;
+        if (thread.joinable()) thread.join();
+        free_worker_rings(&ctx);
+        for (auto &p : ports) {
+            rte_eth_dev_stop(p.id);
+            rte_eth_dev_close(p.id);
+            rte_mbuf *m;
+            for (rte_ring *r : {p.rx, p.tx}) {
+                while (rte_ring_dequeue(r, reinterpret_cast<void **>(&m)) == 0) rte_pktmbuf_free(m);
+                rte_ring_free(r);
+            }
+        }
+    }
+
+    /** Waits up to 2 s for one object on r. */
+    template <class T>
+    bool wait_one(rte_ring *r, T *out, size_t size = sizeof(void *)) {
+        for (int i = 0; i < 2000; i++) {
+            const int rc = size == sizeof(void *) ? rte_ring_dequeue(r, reinterpret_cast<void **>(out))
+                                                  : rte_ring_dequeue_elem(r, out, static_cast<unsigned>(size));
+            if (rc == 0) return true;
+            std::this_thread::sleep_for(1ms);
+        }
+        return false;
+    }
+};
+
+TEST_F(fixture, forwards_a_syn_to_the_backend_port_with_its_mac) {
+    ASSERT_EQ(rte_ring_enqueue(ports[0].rx, syn("198.18.1.1", 80, 40000)), 0);
+    rte_mbuf *m = nullptr;
+    ASSERT_TRUE(wait_one(ports[1].tx, &m));
+    const uint8_t *f = rte_pktmbuf_mtod(m, const uint8_t *);
+    packet_meta meta;
+    ASSERT_EQ(parse_packet(f, rte_pktmbuf_data_len(m), &meta), drop_reason::none);
+    bool to_backend = false;
+    for (unsigned b = 1; b <= 3; b++) {
+        if (meta.key.dst == testbed::backend_addr(ip_family::v4, b)) {
+            to_backend = std::memcmp(f, testbed::backend_mac(b).addr_bytes, 6) == 0;
+        }
+    }
+    EXPECT_TRUE(to_backend);
+    EXPECT_EQ(std::memcmp(f + 6, testbed::port_mac(1).addr_bytes, 6), 0);
+    rte_pktmbuf_free(m);
+    EXPECT_GE(ctx.counters.tx_packets.get(), 1u);
+}
+
+TEST_F(fixture, hands_arp_to_the_slow_ring_and_unknown_next_hops_to_the_resolve_ring) {
+    ASSERT_EQ(rte_ring_enqueue(ports[0].rx, arp_request()), 0);
+    rte_mbuf *m = nullptr;
+    ASSERT_TRUE(wait_one(ctx.slow_ring, &m));
+    rte_pktmbuf_free(m);
+
+    // A service whose backend has no neighbour entry.
+    service_spec s = testbed::lab_service(ip_family::v4, fwd_mode::nat, sched_kind::wrr, 81, 1);
+    s.backends[0].addr = testbed::addr("198.19.0.99");
+    tb.publish({testbed::lab_service(ip_family::v4, fwd_mode::nat, sched_kind::wrr, 80, 3), s});
+    ASSERT_EQ(rte_ring_enqueue(ports[0].rx, syn("198.18.1.1", 81, 40001)), 0);
+    resolve_request r{};
+    ASSERT_TRUE(wait_one(ctx.resolve_ring, &r, sizeof(r)));
+    EXPECT_EQ(r.next_hop, testbed::addr("198.19.0.99"));
+    EXPECT_EQ(r.port, 1);
+    EXPECT_EQ(r.family, ip_family::v4);
+    rte_pktmbuf_free(r.m);
+}
+
+TEST_F(fixture, transmits_what_the_main_lcore_queues) {
+    rte_mbuf *m = arp_request();
+    m->port = 1;
+    ASSERT_EQ(rte_ring_enqueue(ctx.tx_ring, m), 0);
+    rte_mbuf *out = nullptr;
+    ASSERT_TRUE(wait_one(ports[1].tx, &out));
+    EXPECT_EQ(out, m);
+    rte_pktmbuf_free(out);
+}
+
+TEST_F(fixture, sleeps_when_idle_without_holding_up_publication_and_wakes_for_traffic) {
+    std::this_thread::sleep_for(200ms);
+    const uint64_t sleeps = ctx.counters.sleeps.get();
+    EXPECT_GT(sleeps, 10u);
+    // Publication waits only for online readers; an idle worker is offline most of the time.
+    const auto t0 = std::chrono::steady_clock::now();
+    tb.publish({testbed::lab_service(ip_family::v4, fwd_mode::nat, sched_kind::wrr, 80, 2)});
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+    ASSERT_EQ(rte_ring_enqueue(ports[0].rx, syn("198.18.1.1", 80, 40002)), 0);
+    rte_mbuf *m = nullptr;
+    ASSERT_TRUE(wait_one(ports[1].tx, &m));
+    rte_pktmbuf_free(m);
+}
+
+TEST_F(fixture, stops_when_told) {
+    stop = true;
+    const auto t0 = std::chrono::steady_clock::now();
+    thread.join();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+    // Offline after stopping: a publication does not wait for it.
+    const auto t1 = std::chrono::steady_clock::now();
+    tb.publish({testbed::lab_service(ip_family::v4, fwd_mode::nat, sched_kind::wrr, 80, 1)});
+    EXPECT_LT(std::chrono::steady_clock::now() - t1, 1s);
+}
+
+}  // namespace
+}  // namespace nlb::dataplane
