@@ -5,7 +5,7 @@
 # Usage: run_fuzz.sh TARGET SEED_DIR ARTIFACT_DIR [libFuzzer options...]
 # Exits non-zero when the target crashes, leaks or breaks an invariant.
 set -euo pipefail
-target=$1 seeds=$2 artifacts=$3
+target=$(realpath "$1") seeds=$(realpath "$2") artifacts=$(realpath -m "$3")
 shift 3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
