@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-    build-essential pkg-config meson ninja-build clang
+    build-essential pkg-config meson ninja-build clang libclang-rt-14-dev
     dpdk dpdk-dev libconfig++-dev
     libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
     libsqlite3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds nlb with warnings as errors and runs every test under meson, then the
-# concurrent tests again under ThreadSanitizer (a build directory of their own).
+# concurrent tests again under ThreadSanitizer (a build directory of their own),
+# then the fuzz targets for 45 s each (clang, libFuzzer; build-fuzz).
 # On a fresh Debian 12 machine as root it first installs what is missing.
 # Ends with one line "N passed, N failed[, N skipped]" taken from meson's summaries.
 set -uo pipefail
@@ -10,6 +11,7 @@ cd "$(dirname "$0")/.."
 
 builddir=${NLB_BUILDDIR:-build}
 tsandir=${NLB_TSAN_BUILDDIR:-build-tsan}
+fuzzdir=${NLB_FUZZ_BUILDDIR:-build-fuzz}
 ok=0; failed=0; skipped=0; rc=0
 
 # Adds the counts of one meson test log to the totals.
@@ -55,6 +57,37 @@ if [ $# -eq 0 ]; then
         count "$log"
     else
         failed=$((failed + 1)); rc=1
+    fi
+fi
+
+# The libFuzzer targets (tests/fuzz), each for a bounded time on a copy of its
+# committed corpus, in a clang build directory of their own. Only for the whole
+# suite; without clang or libFuzzer the step says why and counts nothing.
+if [ $# -eq 0 ]; then
+    fuzz_targets=(fuzz-pipeline fuzz-config fuzz-api-validation)
+    if ! command -v clang++ >/dev/null 2>&1; then
+        echo "fuzz: skipped: clang++ not found (the fuzz targets need clang's libFuzzer)"
+    else
+        if [ ! -f "$fuzzdir/build.ninja" ]; then
+            CXX=clang++ meson setup "$fuzzdir" -Dwerror=true -Dbuildtype=debugoptimized -Dfuzz=true \
+                -Dbench=false >/dev/null || failed=$((failed + 1))
+        fi
+        # meson defines the targets only when clang links -fsanitize=fuzzer (tests/fuzz/meson.build).
+        present=()
+        for t in "${fuzz_targets[@]}"; do
+            grep -q "^build tests/fuzz/$t:" "$fuzzdir/build.ninja" 2>/dev/null && present+=("$t")
+        done
+        if [ ! -f "$fuzzdir/build.ninja" ]; then
+            rc=1  # meson setup failed (counted above)
+        elif [ ${#present[@]} -eq 0 ]; then
+            echo "fuzz: skipped: clang++ cannot link -fsanitize=fuzzer (Debian: libclang-rt-14-dev)"
+        elif meson compile -C "$fuzzdir" "${present[@]}"; then
+            meson test -C "$fuzzdir" --print-errorlogs --suite fuzz 2>&1 | tee "$log"
+            [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+            count "$log"
+        else
+            failed=$((failed + 1)); rc=1
+        fi
     fi
 fi
 rm -f "$log"
