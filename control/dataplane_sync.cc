@@ -70,9 +70,13 @@ dataplane_sync::dataplane_sync(options opts) : opts_(std::move(opts)) {
     }
 }
 
-dataplane_sync::~dataplane_sync() { stop(); }
+dataplane_sync::~dataplane_sync() {
+    stop();
+}
 
-void dataplane_sync::start() { thread_ = std::thread([this] { run(); }); }
+void dataplane_sync::start() {
+    thread_ = std::thread([this] { run(); });
+}
 
 void dataplane_sync::stop() {
     {
@@ -161,9 +165,9 @@ void dataplane_sync::check_info(dataplane &dp) {
     dpv1::GetInfoRequest req;
     dpv1::GetInfoResponse resp;
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::min<std::chrono::milliseconds>(opts_.rpc_timeout,
-                                                         std::chrono::milliseconds(1000)));
+    ctx.set_deadline(
+        std::chrono::system_clock::now() +
+        std::min<std::chrono::milliseconds>(opts_.rpc_timeout, std::chrono::milliseconds(1000)));
     auto st = dp.stub->GetInfo(&ctx, req, &resp);
     if (!st.ok()) {
         mark_down(dp, "GetInfo", st);
@@ -236,8 +240,8 @@ void dataplane_sync::push(dataplane &dp, const desired_services &want) {
                 return;
             }
             if (!st.ok()) {
-                opts_.log(0, "Failed to put service " + key + " on dataplane " + dp.target +
-                                 ": " + st.error_message());
+                opts_.log(0, "Failed to put service " + key + " on dataplane " + dp.target + ": " +
+                                 st.error_message());
                 break;
             }
             if (resp.result() == dpv1::STALE) {
@@ -342,8 +346,9 @@ void dataplane_sync::run() {
             continue;
         }
         reconcile_prober(in);
-        auto want = translate(in, [this](const std::string &lb, const std::string &bs,
-                                         const v1::Instance &inst) { return health(lb, bs, inst); });
+        auto want =
+            translate(in, [this](const std::string &lb, const std::string &bs,
+                                 const v1::Instance &inst) { return health(lb, bs, inst); });
         {
             std::lock_guard<std::mutex> lock(mu_);
             names_ = want.names;
@@ -425,8 +430,8 @@ grpc::Status dataplane_sync::get_stats(const dpv1::GetStatsRequest &req,
     return out->empty() ? last : grpc::Status::OK;
 }
 
-grpc::Status dataplane_sync::list_connections(const dpv1::ListConnectionsRequest &req,
-                                              size_t limit, std::vector<dpv1::Connection> *out) {
+grpc::Status dataplane_sync::list_connections(const dpv1::ListConnectionsRequest &req, size_t limit,
+                                              std::vector<dpv1::Connection> *out) {
     grpc::Status last(grpc::StatusCode::UNAVAILABLE, "no dataplane connected");
     bool any = false;
     for (auto &dp : dps_) {

@@ -18,9 +18,9 @@
  * ListServices and pushes everything that differs (the full state on a fresh
  * dataplane), deleting services it does not want. When the same instance
  * answers again after being unreachable, only what could not be pushed
- * meanwhile is sent (a service someone else put is left alone). Versions come from one counter that starts at the
- * wall clock in microseconds (and above every version a dataplane reports),
- * so they grow per service across restarts of either process.
+ * meanwhile is sent (a service someone else put is left alone). Versions come from one counter that
+ * starts at the wall clock in microseconds (and above every version a dataplane reports), so they
+ * grow per service across restarts of either process.
  *
  * Threads: every public method may be called from any thread.
  */
@@ -111,8 +111,8 @@ class dataplane_sync {
     void notify();
 
     /** Health of a member as the translation and the views see it (the prober's, else INITIAL). */
-    v1::HealthStatus health(const std::string &lb, const std::string &bs,
-                            const v1::Instance &in, std::string *reason = nullptr) const;
+    v1::HealthStatus health(const std::string &lb, const std::string &bs, const v1::Instance &in,
+                            std::string *reason = nullptr) const;
 
     std::vector<dataplane_status> status() const;
     sync_latency latency() const;
@@ -162,7 +162,7 @@ class dataplane_sync {
     sync_latency latency_;
     std::map<uint64_t, backend_name> names_;
     std::map<uint64_t, int64_t> connections_;
-    uint64_t next_version_ = 0;  // sync thread only
+    uint64_t next_version_ = 0;                         // sync thread only
     std::map<std::string, std::string> probe_targets_;  // sync thread only: key -> settings text
     std::thread thread_;
 };

@@ -14,7 +14,9 @@ constexpr int page = 1000;
 constexpr int default_weight = 10;
 constexpr int default_persistence_s = 1440;
 
-bool is_v6(const std::string &address) { return address.find(':') != std::string::npos; }
+bool is_v6(const std::string &address) {
+    return address.find(':') != std::string::npos;
+}
 
 dpv1::ForwardingMode mode_of(v1::ForwardingMode m) {
     switch (m) {
@@ -138,8 +140,11 @@ desired_services translate(const desired_input &in, const health_lookup &health)
                     bs.has_persistence_timeout_seconds() ? bs.persistence_timeout_seconds()
                                                          : default_persistence_s));
             svc.set_fail_open(fail_open);
-            backend_builder b{&svc, is_v6(vip), l.mode() == v1::DSR || l.mode() == v1::TUNNEL,
-                              static_cast<uint32_t>(l.port()), {}};
+            backend_builder b{&svc,
+                              is_v6(vip),
+                              l.mode() == v1::DSR || l.mode() == v1::TUNNEL,
+                              static_cast<uint32_t>(l.port()),
+                              {}};
             if (sg) {
                 for (int i = 0; i < sg->instances_size(); i++) {
                     const auto &inst = sg->instances(i);
@@ -193,10 +198,18 @@ std::vector<T> all_pages(F list_page, std::string (*name_of)(const T &)) {
     return out;
 }
 
-std::string lb_name(const v1::LoadBalancer &x) { return x.name(); }
-std::string listener_name(const v1::Listener &x) { return x.name(); }
-std::string bs_name(const v1::BackendService &x) { return x.name(); }
-std::string sg_name(const v1::ServerGroup &x) { return x.name(); }
+std::string lb_name(const v1::LoadBalancer &x) {
+    return x.name();
+}
+std::string listener_name(const v1::Listener &x) {
+    return x.name();
+}
+std::string bs_name(const v1::BackendService &x) {
+    return x.name();
+}
+std::string sg_name(const v1::ServerGroup &x) {
+    return x.name();
+}
 
 }  // namespace
 

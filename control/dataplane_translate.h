@@ -54,8 +54,8 @@ struct desired_input {
 };
 
 /** Health of instance `in` as a member of backend service lb/bs. */
-using health_lookup = std::function<v1::HealthStatus(
-    const std::string &lb, const std::string &bs, const v1::Instance &in)>;
+using health_lookup = std::function<v1::HealthStatus(const std::string &lb, const std::string &bs,
+                                                     const v1::Instance &in)>;
 
 /** Who a dataplane backend id stands for. */
 struct backend_name {

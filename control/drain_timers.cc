@@ -23,9 +23,13 @@ drain_timers::drain_timers(options opts) : opts_(std::move(opts)) {
     store_ = store::open(opts_.state_path);
 }
 
-drain_timers::~drain_timers() { stop(); }
+drain_timers::~drain_timers() {
+    stop();
+}
 
-void drain_timers::start() { thread_ = std::thread([this] { run(); }); }
+void drain_timers::start() {
+    thread_ = std::thread([this] { run(); });
+}
 
 void drain_timers::stop() {
     {

@@ -82,7 +82,8 @@ class drain_timers {
     void purge_due();
 
     options opts_;
-    std::vector<std::pair<std::chrono::steady_clock::time_point, uint64_t>> purges_;  // timer thread
+    std::vector<std::pair<std::chrono::steady_clock::time_point, uint64_t>>
+        purges_;  // timer thread
     std::unique_ptr<store> store_;
     std::mutex mu_;
     std::condition_variable cv_;

@@ -37,8 +37,8 @@ health::check_settings settings_of(const v1::HealthCheck &hc) {
     s.port = static_cast<uint16_t>(hc.has_port() ? hc.port() : 0);
     s.timeout = std::chrono::seconds(hc.has_timeout_seconds() ? hc.timeout_seconds() : 2);
     s.interval = std::chrono::seconds(hc.has_interval_seconds() ? hc.interval_seconds() : 5);
-    s.unhealthy_threshold = static_cast<unsigned>(
-        hc.has_unhealthy_threshold() ? hc.unhealthy_threshold() : 3);
+    s.unhealthy_threshold =
+        static_cast<unsigned>(hc.has_unhealthy_threshold() ? hc.unhealthy_threshold() : 3);
     s.healthy_threshold =
         static_cast<unsigned>(hc.has_healthy_threshold() ? hc.healthy_threshold() : 3);
     if (hc.has_path()) s.path = hc.path();
@@ -81,8 +81,8 @@ std::string probe_target_text(const probe_target &t) {
     return health::address_text(t.t.addr, t.t.family) + " " + std::to_string(t.t.traffic_port) +
            " " + std::to_string(static_cast<int>(s.m)) + " " + std::to_string(s.port) + " " +
            std::to_string(s.timeout.count()) + " " + std::to_string(s.interval.count()) + " " +
-           std::to_string(s.unhealthy_threshold) + " " + std::to_string(s.healthy_threshold) +
-           " " + std::to_string(s.normal_classes) + " " + s.path;
+           std::to_string(s.unhealthy_threshold) + " " + std::to_string(s.healthy_threshold) + " " +
+           std::to_string(s.normal_classes) + " " + s.path;
 }
 
 }  // namespace nlb::control

@@ -25,8 +25,8 @@
 
 #include <atomic>
 #include <csignal>
-#include <mutex>
 #include <cstdio>
+#include <mutex>
 #include <string>
 #include <vector>
 

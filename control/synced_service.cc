@@ -20,14 +20,14 @@ grpc::Status synced_service::changed(grpc::Status st) {
 }
 
 // Calls that change the desired state: hand over, then notify the sync after the commit.
-#define NLB_CHANGE(method, req_t, resp_t)                                                \
-    grpc::Status synced_service::method(ctx *c, const v1::req_t *req, resp_t *resp) {    \
-        return changed(inner_.method(c, req, resp));                                     \
+#define NLB_CHANGE(method, req_t, resp_t)                                             \
+    grpc::Status synced_service::method(ctx *c, const v1::req_t *req, resp_t *resp) { \
+        return changed(inner_.method(c, req, resp));                                  \
     }
 // Calls that only read.
-#define NLB_READ(method, req_t, resp_t)                                                  \
-    grpc::Status synced_service::method(ctx *c, const v1::req_t *req, resp_t *resp) {    \
-        return inner_.method(c, req, resp);                                              \
+#define NLB_READ(method, req_t, resp_t)                                               \
+    grpc::Status synced_service::method(ctx *c, const v1::req_t *req, resp_t *resp) { \
+        return inner_.method(c, req, resp);                                           \
     }
 
 NLB_CHANGE(CreateLoadBalancer, CreateLoadBalancerRequest, v1::LoadBalancer)
@@ -66,9 +66,9 @@ grpc::Status synced_service::GetBackendServiceHealth(ctx *c,
     if (!st.ok()) return st;
     for (auto &h : *resp->mutable_instances()) {
         if (h.status() != v1::DRAINING) continue;
-        h.set_active_connections(sync_.cached_connections(backend_id(
-            resp->load_balancer(), resp->backend_service(), h.instance().id(),
-            h.instance().address())));
+        h.set_active_connections(
+            sync_.cached_connections(backend_id(resp->load_balancer(), resp->backend_service(),
+                                                h.instance().id(), h.instance().address())));
     }
     return st;
 }

@@ -46,8 +46,7 @@ class synced_service final : public v1::LoadBalancing::Service {
                                    v1::ListLoadBalancersResponse *) override;
     grpc::Status UpdateLoadBalancer(ctx *, const v1::UpdateLoadBalancerRequest *,
                                     v1::LoadBalancer *) override;
-    grpc::Status DeleteLoadBalancer(ctx *, const v1::DeleteLoadBalancerRequest *,
-                                    empty *) override;
+    grpc::Status DeleteLoadBalancer(ctx *, const v1::DeleteLoadBalancerRequest *, empty *) override;
     grpc::Status CreateListener(ctx *, const v1::CreateListenerRequest *, v1::Listener *) override;
     grpc::Status GetListener(ctx *, const v1::GetListenerRequest *, v1::Listener *) override;
     grpc::Status ListListeners(ctx *, const v1::ListListenersRequest *,

@@ -10,9 +10,9 @@
 #include "dataplane.grpc.pb.h"
 #include "nlb.grpc.pb.h"
 
-#include <gtest/gtest.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
@@ -98,7 +98,8 @@ int health_check(const std::shared_ptr<grpc::Channel> &channel, const std::strin
     std::vector<grpc::Slice> slices;
     if (!out.Dump(&slices).ok()) return -1;
     std::string bytes;
-    for (auto &sl : slices) bytes += std::string(reinterpret_cast<const char *>(sl.begin()), sl.size());
+    for (auto &sl : slices)
+        bytes += std::string(reinterpret_cast<const char *>(sl.begin()), sl.size());
     return bytes.size() == 2 && bytes[0] == 0x08 ? bytes[1] : -1;
 }
 
@@ -130,8 +131,8 @@ class sync_test : public ::testing::Test {
                    ");\n";
         start_dataplane();
         start_control();
-        nlb = api::LoadBalancing::NewStub(
-            grpc::CreateChannel("unix:" + dir + "/control.sock", grpc::InsecureChannelCredentials()));
+        nlb = api::LoadBalancing::NewStub(grpc::CreateChannel("unix:" + dir + "/control.sock",
+                                                              grpc::InsecureChannelCredentials()));
         agent = dp::Dataplane::NewStub(grpc::CreateChannel("unix:" + dir + "/dataplane.sock",
                                                            grpc::InsecureChannelCredentials()));
     }
@@ -152,8 +153,13 @@ class sync_test : public ::testing::Test {
             << "nlb-dataplane did not start";
     }
     void start_control(bool with_dataplane = true) {
-        std::vector<std::string> argv{env("NLB_CONTROL"), "--listen", "unix:" + dir + "/control.sock",
-                                      "--state", dir + "/state.db", "--log-level", "debug"};
+        std::vector<std::string> argv{env("NLB_CONTROL"),
+                                      "--listen",
+                                      "unix:" + dir + "/control.sock",
+                                      "--state",
+                                      dir + "/state.db",
+                                      "--log-level",
+                                      "debug"};
         if (with_dataplane) {
             argv.push_back("--dataplane");
             argv.push_back("unix:" + dir + "/dataplane.sock");
@@ -197,14 +203,16 @@ class sync_test : public ::testing::Test {
         for (int attempt = 0; attempt < 3; attempt++) {
             grpc::ClientContext ctx;
             ctx.set_deadline(std::chrono::system_clock::now() + 5s);
-            ctx.set_wait_for_ready(true);  // a restarted daemon's socket may be up before its server
+            ctx.set_wait_for_ready(
+                true);  // a restarted daemon's socket may be up before its server
             st = f(&ctx);
             if (st.error_code() != grpc::StatusCode::UNAVAILABLE) break;
             std::this_thread::sleep_for(100ms);
         }
         return st;
     }
-    /** lb (VIP 198.18.0.100), bs (port 8080, drain `drain_s`), group g (be1..3), listener TCP:80. */
+    /** lb (VIP 198.18.0.100), bs (port 8080, drain `drain_s`), group g (be1..3), listener TCP:80.
+     */
     void create_all(int drain_s) {
         api::CreateLoadBalancerRequest lb;
         lb.set_load_balancer_id("lb");
@@ -342,9 +350,11 @@ TEST_F(sync_test, an_idle_draining_instance_leaves_at_once) {
     ASSERT_TRUE(wait_for([&] { return backends() == three; }, 2s));
     ASSERT_TRUE(remove_instance("be2").ok());
     // No connection to drain: the timers end it on their next pass (every 250 ms).
-    EXPECT_TRUE(wait_for([&] { return backends() == std::vector<std::string>{"198.19.0.11",
-                                                                            "198.19.0.13"}; },
-                         2s));
+    EXPECT_TRUE(wait_for(
+        [&] {
+            return backends() == std::vector<std::string>{"198.19.0.11", "198.19.0.13"};
+        },
+        2s));
     api::GetBackendServiceHealthRequest hreq;
     hreq.set_load_balancer("lb");
     hreq.set_backend_service("bs");
@@ -412,8 +422,8 @@ TEST_F(sync_test, stats_and_connections_come_from_the_dataplane) {
     st = call([&](auto *c) { return nlb->ListConnections(c, lreq, &conns); });
     EXPECT_TRUE(st.ok()) << st.error_message();
     EXPECT_EQ(conns.connections_size(), 0);
-    auto channel = grpc::CreateChannel("unix:" + dir + "/control.sock",
-                                       grpc::InsecureChannelCredentials());
+    auto channel =
+        grpc::CreateChannel("unix:" + dir + "/control.sock", grpc::InsecureChannelCredentials());
     EXPECT_EQ(health_check(channel, "nlb.dataplane.v1.Dataplane"), 1);  // SERVING
     // An unknown load balancer is still NOT_FOUND; a dataplane that is down is UNAVAILABLE.
     req.set_load_balancer("nope");

@@ -60,11 +60,11 @@ struct fixture : ::testing::Test {
     }
 
     desired_services run() {
-        return translate(in, [this](const std::string &, const std::string &,
-                                    const v1::Instance &i) {
-            auto it = health.find(i.id());
-            return it == health.end() ? v1::HEALTHY : it->second;
-        });
+        return translate(in,
+                         [this](const std::string &, const std::string &, const v1::Instance &i) {
+                             auto it = health.find(i.id());
+                             return it == health.end() ? v1::HEALTHY : it->second;
+                         });
     }
     static const dpv1::Backend *find(const dpv1::Service &s, const std::string &addr) {
         for (const auto &b : s.backends())
