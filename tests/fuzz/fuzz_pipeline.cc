@@ -16,7 +16,13 @@
  * TCP/UDP packet (parses, checksums verify) every transmitted frame parses
  * again with valid checksums (the inner packet for tunnel mode). A failed
  * check aborts, which libFuzzer reports as a crash with the input.
- * Every 4096 inputs the clock advances and expiry runs so the table never fills.
+ * Every 4096 inputs the clock advances, expiry runs (so the table never
+ * fills) and the environment moves to its next phase, so the state the
+ * connections were made in changes under them:
+ *   0  every service and neighbour as built
+ *   1  backend be3 removed from every service (flows to it are reset)
+ *   2  be1 draining everywhere (no new connections to it)
+ *   3  all backends again, but the clients' neighbours forgotten (resolve)
  */
 #include <rte_eal.h>
 #include <rte_mbuf.h>
@@ -43,6 +49,7 @@ struct fuzz_env {
     rte_mempool *pool = nullptr;
     uint32_t now_ms = 1000;
     uint64_t inputs = 0;
+    unsigned phase = 0;
     uint64_t actions[4] = {};   // verdicts seen per action
     uint64_t checked_tx = 0;    // transmitted frames of valid inputs whose checksums were verified
 };
@@ -189,6 +196,45 @@ void add_neighbour(const char *ip, ip_family f, uint16_t port) {
     if (!env->tb->neighbours->update(n)) std::abort();
 }
 
+/** The services of a phase (see the file comment). */
+std::vector<service_spec> services_of(unsigned phase) {
+    std::vector<service_spec> services;
+    for (ip_family f : {ip_family::v4, ip_family::v6}) {
+        services.push_back(testbed::lab_service(f, fwd_mode::nat, sched_kind::wrr, 80));
+        services.push_back(testbed::lab_service(f, fwd_mode::nat, sched_kind::wlc, 53, 3, 10, ipproto_udp));
+        auto persistent = testbed::lab_service(f, fwd_mode::nat, sched_kind::wrr, 443, 3, 10);
+        persistent.persistence_timeout_s = 60;
+        services.push_back(persistent);
+        services.push_back(testbed::lab_service(f, fwd_mode::dsr, sched_kind::source_ip, 81));
+        services.push_back(testbed::lab_service(f, fwd_mode::tunnel, sched_kind::wrr, 82));
+        services.push_back(testbed::lab_service(f, fwd_mode::tunnel, sched_kind::wlc, 82, 3, 10, ipproto_udp));
+    }
+    for (service_spec &s : services) {
+        if (phase == 1) s.backends.pop_back();
+        if (phase == 2) s.backends.front().state = backend_state::draining;
+    }
+    return services;
+}
+
+/** Publishes from the fuzzing thread, which is also worker 0 (offline while it waits). */
+void publish(unsigned phase) {
+    env->tb->snapshots->offline(0);
+    env->tb->publish(services_of(phase));
+    env->tb->snapshots->online(0);
+}
+
+void next_phase() {
+    env->phase = (env->phase + 1) % 4;
+    publish(env->phase == 3 ? 0 : env->phase);
+    if (env->phase == 3) {
+        env->tb->neighbours->forget(testbed::addr("198.18.0.2"));
+        env->tb->neighbours->forget(testbed::addr("2001:2:0:18::2"));
+    } else if (env->phase == 0) {
+        add_neighbour("198.18.0.2", ip_family::v4, 0);
+        add_neighbour("2001:2:0:18::2", ip_family::v6, 0);
+    }
+}
+
 /** At exit: how the verdicts were spread (shows the inputs reach every stage). */
 void print_stats() {
     std::fprintf(stderr,
@@ -229,19 +275,7 @@ extern "C" int LLVMFuzzerInitialize(int *, char ***) {
     env->tb = std::make_unique<testbed>(cfg);
     add_neighbour("198.18.0.2", ip_family::v4, 0);
     add_neighbour("2001:2:0:18::2", ip_family::v6, 0);
-
-    std::vector<service_spec> services;
-    for (ip_family f : {ip_family::v4, ip_family::v6}) {
-        services.push_back(testbed::lab_service(f, fwd_mode::nat, sched_kind::wrr, 80));
-        services.push_back(testbed::lab_service(f, fwd_mode::nat, sched_kind::wlc, 53, 3, 10, ipproto_udp));
-        auto persistent = testbed::lab_service(f, fwd_mode::nat, sched_kind::wrr, 443, 3, 10);
-        persistent.persistence_timeout_s = 60;
-        services.push_back(persistent);
-        services.push_back(testbed::lab_service(f, fwd_mode::dsr, sched_kind::source_ip, 81));
-        services.push_back(testbed::lab_service(f, fwd_mode::tunnel, sched_kind::wrr, 82));
-        services.push_back(testbed::lab_service(f, fwd_mode::tunnel, sched_kind::wlc, 82, 3, 10, ipproto_udp));
-    }
-    env->tb->publish(services);
+    env->tb->publish(services_of(0));
     env->w = std::make_unique<worker>(0, env->tb->dp);
     env->tb->snapshots->online(0);
     std::atexit(print_stats);
@@ -255,6 +289,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         env->now_ms += 60 * 1000;   // past every embryonic and UDP timeout
         env->w->expire(env->now_ms, 1u << 16);
         env->tb->snapshots->quiescent(0);
+        next_phase();
     }
 
     static const uint8_t sep[4] = {'N', 'L', 'B', '|'};
