@@ -8,7 +8,9 @@
 #     service (drain 10 s), TCP listener :80; the three backends become HEALTHY and the
 #     dataplane holds the service with three ACTIVE backends;
 #  2. 60 curl requests from nlb-client reach all three, in proportion to their weights;
-#     nlbctl stats counts them (from the dataplane);
+#     nlbctl stats counts them (from the dataplane); nlb-control killed (SIGKILL): old and
+#     new connections keep flowing, and restarted it finds its state; nlb-dataplane killed
+#     and restarted: nlb-control pushes everything again and traffic flows;
 #  3. drain: a long-lived connection on be2, then be2 is removed from the group: it shows
 #     DRAINING with its connection, new connections avoid it, the held connection keeps
 #     working, and it is reset once the 10 s timeout has passed;
@@ -52,7 +54,8 @@ nlbctl() { "$nlbctl_bin" --server "unix:$csock" "$@"; }
 dp_backends() {
     "$agent" --socket "$dsock" list-services 2>/dev/null | python3 -c '
 import json, sys
-d = json.load(sys.stdin)
+text = sys.stdin.read()  # empty while the dataplane is down
+d = json.loads(text) if text.strip() else {}
 for vs in d.get("services", []):
     s = vs["service"]
     if s["key"]["vip"] == sys.argv[1]:
@@ -60,7 +63,9 @@ for vs in d.get("services", []):
             print(b["address"], b["state"])' "$vip"
 }
 dp_services() { "$agent" --socket "$dsock" list-services 2>/dev/null | python3 -c '
-import json, sys; print(len(json.load(sys.stdin).get("services", [])))'; }
+import json, sys
+text = sys.stdin.read()
+print(len(json.loads(text).get("services", [])) if text.strip() else "down")'; }
 wait_until() {  # SECONDS COMMAND...: polls every 0.1 s
     local limit=$1 n
     shift
@@ -111,6 +116,50 @@ echo "   60 requests: be1 $c1, be2 $c2, be3 $c3 (weights 1:2:3)"
 newc=$(nlbctl --output json stats --lb lab 2>/dev/null | python3 -c '
 import json, sys; print(int(json.load(sys.stdin).get("new_connections", 0)))' 2>/dev/null)
 [ "${newc:-0}" -ge 60 ] && ok "nlbctl stats: $newc new connections" || fail "nlbctl stats: '${newc:-}'"
+
+# ---- 2b. restarts: established flows keep forwarding while nlb-control is away; a restarted
+# nlb-control finds its state, a restarted nlb-dataplane gets everything pushed again.
+restart_out=$(mktemp)
+ip netns exec nlb-client python3 "$here/hold_client.py" "$vip" 80 --interval 0.2 >"$restart_out" 2>&1 &
+hold=$!
+for _ in $(seq 30); do grep -q '^ok ' "$restart_out" && break; sleep 0.1; done
+kill -KILL "$(cat /run/nlb-lab/control.pid)"
+sleep 1
+lines=$(grep -c '^ok ' "$restart_out")
+answers=$(curl_n 6)
+[ "$(grep -c '^be[123]$' <<<"$answers")" = 6 ] && ok "nlb-control killed: new connections still forwarded" ||
+    fail "without nlb-control: $answers"
+sleep 0.5
+[ "$(grep -c '^ok ' "$restart_out")" -gt "$lines" ] && ! grep -q '^error' "$restart_out" &&
+    ok "nlb-control killed: the established connection keeps working" ||
+    fail "held connection while nlb-control is away: $(tail -n 2 "$restart_out")"
+setsid "$(cat /run/nlb-lab/control.bin)" --listen "unix:$csock" --state /run/nlb-lab/control.db \
+    --dataplane "unix:$dsock" --probe-first-at-once >>/run/nlb-lab/control.log 2>&1 </dev/null 9<&- &
+echo $! >/run/nlb-lab/control.pid
+back() { nlbctl lb show lab >/dev/null 2>&1; }
+wait_until 5 back && ok "nlb-control restarted with its state" || fail "nlb-control did not come back"
+wait_until 10 three_healthy || fail "after the restart: not 3 HEALTHY"
+wait_until 2 three_active && ok "after the nlb-control restart: 3 ACTIVE backends" ||
+    fail "after the nlb-control restart: $(dp_backends)"
+! grep -q '^error' "$restart_out" && ok "the established connection survived the nlb-control restart" ||
+    fail "held connection: $(tail -n 2 "$restart_out")"
+kill "$hold" 2>/dev/null; wait "$hold" 2>/dev/null; hold=
+rm -f "$restart_out"
+kill -KILL "$(cat /run/nlb-lab/dataplane.pid)"
+sleep 0.5
+setsid "$(cat /run/nlb-lab/dataplane.bin)" --config /run/nlb-lab/dataplane.conf \
+    >>/run/nlb-lab/dataplane.log 2>&1 </dev/null 9<&- &
+echo $! >/run/nlb-lab/dataplane.pid
+wait_until 20 three_active && ok "nlb-dataplane restarted: nlb-control pushed the state again" ||
+    fail "after the nlb-dataplane restart: $(dp_backends)"
+answers=""
+for _ in $(seq 20); do  # the restarted dataplane resolves its neighbours first
+    answers=$(curl_n 6)
+    [ "$(grep -c '^be[123]$' <<<"$answers")" = 6 ] && break
+    sleep 0.5
+done
+[ "$(grep -c '^be[123]$' <<<"$answers")" = 6 ] && ok "traffic flows again after the dataplane restart" ||
+    fail "after the dataplane restart: $answers"
 
 # ---- 3. drain: a held connection on be2, be2 removed with a 10 s timeout
 hold_out=$(mktemp)
