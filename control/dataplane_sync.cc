@@ -186,7 +186,7 @@ void dataplane_sync::check_info(dataplane &dp) {
     }
     if (!was && opts_.on_connection) opts_.on_connection(dp.target, true);
     if (old_id.empty()) {
-        opts_.log(2, "dataplane " + dp.target + " connected (instance " + resp.instance_id() +
+        opts_.log(2, "dataplane " + dp.target + " answers (instance " + resp.instance_id() +
                          "): pushing the full state");
         dp.need_full = true;
     } else if (old_id != resp.instance_id()) {
@@ -221,7 +221,8 @@ bool dataplane_sync::full_resync(dataplane &dp) {
 }
 
 void dataplane_sync::push(dataplane &dp, const desired_services &want) {
-    if (dp.need_full && !full_resync(dp)) return;
+    const bool full = dp.need_full;
+    if (full && !full_resync(dp)) return;
     dp.need_push = false;
     auto plan = plan_sync(want.services, dp.held, &next_version_);
     uint64_t puts = 0, deletes = 0;
@@ -279,10 +280,15 @@ void dataplane_sync::push(dataplane &dp, const desired_services &want) {
     if (!plan.puts.empty() || !plan.deletes.empty())
         opts_.log(3, "dataplane " + dp.target + ": " + std::to_string(puts) + " put, " +
                          std::to_string(deletes) + " deleted");
-    std::lock_guard<std::mutex> lock(mu_);
-    dp.st.puts += puts;
-    dp.st.deletes += deletes;
-    dp.st.services = dp.held.size();
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        dp.st.puts += puts;
+        dp.st.deletes += deletes;
+        dp.st.services = dp.held.size();
+    }
+    if (full)
+        opts_.log(2, "dataplane " + dp.target + " in sync: " + std::to_string(dp.held.size()) +
+                         " services");
 }
 
 void dataplane_sync::reconcile_prober(const desired_input &in) {

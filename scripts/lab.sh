@@ -381,7 +381,8 @@ start_dataplane() {
 # ------------------------------------------------------------------ nlb-control (helper "sync")
 # `up` starts nlb-control after nlb-dataplane, wired to its agent socket: API on
 # unix:/run/nlb-lab/control.sock (nlbctl --server unix:/run/nlb-lab/control.sock), a fresh state
-# database /run/nlb-lab/control.db, log control.log, pid file control.pid; health probes leave
+# database /run/nlb-lab/control.db, log control.log, pid file control.pid; `up` returns once it has
+# synced with the dataplane (log line "in sync"; "connected (instance" from older builds). Probes leave
 # from the host (198.19.0.254 on the backend bridge), first probe at once. The binary is
 # $NLB_CONTROL, else nlb-control on PATH, else the newest build*/control/nlb-control. Set
 # NLB_LAB_NO_CONTROL=1 to drive the dataplane's agent directly instead. `down` stops it through
@@ -406,14 +407,14 @@ start_control() {
         >"$state_dir/control.log" 2>&1 </dev/null 9<&- &
     echo $! >"$state_dir/control.pid"
     for n in $(seq 100); do
-        if grep -q "connected (instance" "$state_dir/control.log" 2>/dev/null; then
+        if grep -qE " in sync: |connected \(instance" "$state_dir/control.log" 2>/dev/null; then
             echo "$bin" >"$state_dir/control.bin"
             return 0
         fi
         running "$(cat "$state_dir/control.pid")" || break
         sleep 0.1
     done
-    log "nlb-control ($bin) did not connect to nlb-dataplane in 10 s; its log:"
+    log "nlb-control ($bin) did not sync with nlb-dataplane in 10 s; its log:"
     cat "$state_dir/control.log" >&2
     return 1
 }
