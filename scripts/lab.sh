@@ -91,12 +91,15 @@ need_tools() {
     python=$(command -v python3) || die "needs python3 for the backend HTTP servers"
 }
 
-# One lab at a time on a machine: lab.sh invocations serialise on a lock of this script file
-# (no lock file to clean up). A caller that already holds it sets NLB_LAB_LOCKED=1.
+# One lab at a time on a machine: lab.sh invocations serialise on one machine-wide lock file,
+# /run/lock/nlb-lab.lock (not this script: checkouts elsewhere, e.g. a clean clone in /tmp,
+# share /run/nlb-lab and the namespaces). A caller that holds it for longer (a test: flock on
+# fd 9 of that file, see tests/integration/e2e_lib.sh) sets NLB_LAB_LOCKED=1.
+readonly lock_file=/run/lock/nlb-lab.lock
 take_lock() {
     [ "${NLB_LAB_LOCKED:-0}" = 1 ] && return
-    exec 9<"${BASH_SOURCE[0]}"
-    flock -w 120 9 || die "another lab.sh is still running"
+    exec 9>>"$lock_file"
+    flock -w 120 9 || die "another lab user holds $lock_file"
 }
 
 valid_mode() { case "$1" in nat|dsr|tunnel) return 0 ;; *) return 1 ;; esac; }

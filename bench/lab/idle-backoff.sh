@@ -18,7 +18,11 @@ builddir=${1:-build}
 lab=./scripts/lab.sh
 agent="$builddir/apps/dataplane/nlb-agent"
 sock=/run/nlb-lab/dataplane.sock
-export NLB_DATAPLANE="$PWD/$builddir/apps/dataplane/nlb-dataplane"
+export NLB_DATAPLANE="$PWD/$builddir/apps/dataplane/nlb-dataplane" NLB_LAB_NO_CONTROL=1
+# Hold the lab lock for the whole run, so no other lab user (tests) interleaves.
+exec 9>>/run/lock/nlb-lab.lock  # the machine-wide lab lock (scripts/lab.sh)
+flock -w 300 9 || { echo "the lab is busy"; exit 1; }
+export NLB_LAB_LOCKED=1
 trap '"$lab" down >/dev/null 2>&1 || true' EXIT
 
 cpu_ticks() { awk '{s += $14 + $15} END {print s}' /proc/"$1"/task/*/stat; }

@@ -36,7 +36,7 @@ ok() { echo "ok: $*"; }
 readonly vip=198.18.1.1
 readonly csock=/run/nlb-lab/control.sock dsock=/run/nlb-lab/dataplane.sock
 hold=
-exec 9<"$lab"
+exec 9>>/run/lock/nlb-lab.lock  # the machine-wide lab lock (scripts/lab.sh)
 flock -w 300 9 || { echo "FAIL: the lab is busy"; exit 1; }
 export NLB_LAB_LOCKED=1 NLB_DATAPLANE=$dataplane NLB_CONTROL=$control NLB_DATAPLANE_ARGS=""
 finish() {

@@ -29,7 +29,7 @@ e2e_init() {
         command -v "$tool" >/dev/null || { echo "skipped: needs '$tool'"; exit 77; }
     done
     [ -x "$dataplane" ] || { echo "FAIL: no nlb-dataplane at $dataplane"; exit 1; }
-    exec 9<"$lab"
+    exec 9>>/run/lock/nlb-lab.lock  # the machine-wide lab lock (scripts/lab.sh)
     flock -w 300 9 || { echo "FAIL: the lab is busy"; exit 1; }
     # These tests drive the dataplane through its agent API themselves: no nlb-control in the
     # lab (it would push its own, empty, desired state).

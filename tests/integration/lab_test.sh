@@ -32,7 +32,7 @@ get() { curl -sS -g --max-time 3 --noproxy '*' "$@"; }
 running() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) && [[ "$st" != Z* ]]; }
 
 # Hold the lab lock for the whole test so no other lab run interleaves.
-exec 9<"$lab"
+exec 9>>/run/lock/nlb-lab.lock  # the machine-wide lab lock (scripts/lab.sh)
 flock -w 120 9 || { echo "FAIL: the lab is busy"; exit 1; }
 export NLB_LAB_LOCKED=1
 trap '"$lab" down >/dev/null 2>&1' EXIT
