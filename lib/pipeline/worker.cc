@@ -102,7 +102,7 @@ void worker::process_burst(rte_mbuf **pkts, uint16_t n, verdict *out, uint32_t n
                 ct.mark_dead(c);
                 if (dir == conn_dir::original && s.meta.l4_proto == ipproto_tcp &&
                     !(s.meta.tcp_flags & tcp_flag_rst)) {
-                    s.c = c;
+                    counters_.drops[static_cast<unsigned>(drop_reason::backend_gone)].inc();
                     reset_flow(pkts[i], i, out);
                 } else {
                     drop(out, i, drop_reason::backend_gone);
@@ -161,7 +161,6 @@ void worker::process_burst(rte_mbuf **pkts, uint16_t n, verdict *out, uint32_t n
  */
 conn *worker::new_connection(const snapshot &snap, uint16_t i, rte_mbuf *m, verdict *out,
                              uint32_t now_ms) {
-    (void)m;
     pkt_state &s = st_[i];
     const flow_key &k = s.meta.key;
     const snapshot_service *svc = snap.find_service(k.dst, k.dport, k.proto, k.family);
@@ -172,8 +171,16 @@ conn *worker::new_connection(const snapshot &snap, uint16_t i, rte_mbuf *m, verd
     }
     if (k.proto == ipproto_tcp &&
         (s.meta.tcp_flags & (tcp_flag_syn | tcp_flag_ack | tcp_flag_rst)) != tcp_flag_syn) {
+        // A segment of no connection we know (purged, evicted, expired, or the
+        // dataplane restarted): answer it with a RST as the endpoint would
+        // (RFC 9293 3.10.7.1), so the client learns at once instead of
+        // retransmitting into silence. Never answer a RST.
         services_[svc->index].drops.inc();
-        drop(out, i, drop_reason::not_syn);
+        counters_.drops[static_cast<unsigned>(drop_reason::not_syn)].inc();
+        if (s.meta.tcp_flags & tcp_flag_rst)
+            out[i] = verdict{action::drop, drop_reason::not_syn, 0};
+        else
+            reset_flow(m, i, out);
         return nullptr;
     }
 
@@ -244,7 +251,8 @@ conn *worker::new_connection(const snapshot &snap, uint16_t i, rte_mbuf *m, verd
 
 /*
  * Turns a client's packet, in place, into a TCP RST|ACK from the VIP back to
- * the client (the flow's backend is gone) and routes it.
+ * the client (its flow's backend is gone, or the flow is unknown) and routes
+ * it. The caller counts why.
  */
 void worker::reset_flow(rte_mbuf *m, uint16_t i, verdict *out) {
     pkt_state &s = st_[i];
@@ -269,13 +277,12 @@ void worker::reset_flow(rte_mbuf *m, uint16_t i, verdict *out) {
     l2.vlan_tci = s.meta.vlan_tci;
     const uint32_t cap = rte_pktmbuf_data_len(m) + rte_pktmbuf_tailroom(m);
     const uint32_t len = build_tcp_rst(frame, cap, l2, key, ack, seq + seg);
-    if (len == 0) {
-        drop(out, i, drop_reason::backend_gone);
+    if (len == 0) {  // cannot happen for a frame parse_packet accepted; keep the verdict safe
+        out[i] = verdict{action::drop, drop_reason::backend_gone, 0};
         return;
     }
     rte_pktmbuf_data_len(m) = static_cast<uint16_t>(len);
     rte_pktmbuf_pkt_len(m) = len;
-    counters_.drops[static_cast<unsigned>(drop_reason::backend_gone)].inc();
     counters_.resets_sent.inc();
     finish_l2(m, i, key.dst, key.family, out);
 }

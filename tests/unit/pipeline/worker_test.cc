@@ -259,9 +259,16 @@ TEST_F(worker_test, removed_backend_resets_its_flows_and_others_keep_going) {
     EXPECT_TRUE(test::checksums_ok(r.out.data(), static_cast<uint32_t>(r.out.size())));
     EXPECT_EQ(w->counters().resets_sent.get(), 1u);
 
-    // The flow is gone: its next segment is not a SYN of any connection.
-    EXPECT_EQ(send(data).v.act, action::drop);
+    // The flow is gone: its next segment belongs to no connection and is
+    // answered with a RST again; a RST from the client is not answered.
+    r = send(data);
+    ASSERT_EQ(r.v.act, action::tx);
+    EXPECT_EQ(r.meta.tcp_flags & wire::tcp_rst, wire::tcp_rst);
     EXPECT_EQ(drops(drop_reason::not_syn), 1u);
+    frame_spec rst = data;
+    rst.tcp_flags = wire::tcp_rst;
+    EXPECT_EQ(send(rst).v.reason, drop_reason::not_syn);
+    EXPECT_EQ(w->counters().resets_sent.get(), 2u);
     // The others keep their backends.
     for (const char *be : {"198.19.0.11", "198.19.0.13"}) {
         data.sport = port_of[be];
@@ -339,7 +346,10 @@ TEST_F(worker_test, local_and_unwanted_packets_get_their_verdicts) {
     EXPECT_EQ(send(s).v.reason, drop_reason::no_service);
     s.dport = 80;
     s.tcp_flags = wire::tcp_ack;
-    EXPECT_EQ(send(s).v.reason, drop_reason::not_syn);
+    result unknown = send(s);
+    EXPECT_EQ(unknown.v.act, action::tx) << "a segment of no connection is answered with a RST";
+    EXPECT_EQ(unknown.meta.tcp_flags & wire::tcp_rst, wire::tcp_rst);
+    EXPECT_EQ(drops(drop_reason::not_syn), 1u);
     s.tcp_flags = wire::tcp_syn;
     s.dst = "198.18.0.1";
     EXPECT_EQ(send(s).v.reason, drop_reason::to_host);
@@ -417,7 +427,7 @@ TEST_F(worker_test, a_full_burst_of_mixed_traffic_gets_one_verdict_each) {
             s.src = "2001:2:0:18::2";
             s.dst = "2001:2:0:1::1";
         }
-        if (i % 7 == 0) s.tcp_flags = wire::tcp_ack;  // not a SYN: dropped
+        if (i % 7 == 0) s.tcp_flags = wire::tcp_rst;  // a RST of no connection: dropped
         pkts[i] = test::to_mbuf(test::test_pool(), test::make_frame(s));
     }
     w->process_burst(pkts, max_burst, v, 1000);
