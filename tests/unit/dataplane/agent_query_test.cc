@@ -104,7 +104,7 @@ TEST_F(agent_state_test, stats_sum_over_two_workers) {
     EXPECT_EQ(send(*w1, nowhere).reason, drop_reason::no_service);
     frame_spec not_syn;
     not_syn.sport = 40000;
-    not_syn.tcp_flags = wire::tcp_ack;
+    not_syn.tcp_flags = wire::tcp_rst;  // a RST of no connection is dropped (other segments get a RST)
     EXPECT_EQ(send(*w0, not_syn).reason, drop_reason::not_syn);
 
     v1::GetStatsRequest req;
