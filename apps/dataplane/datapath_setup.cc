@@ -25,7 +25,8 @@ bool parse_service(const std::string &text, nlb::service_spec *out, std::string 
     };
     while (std::getline(in, item, ',')) {
         const auto eq = item.find('=');
-        const std::string key = item.substr(0, eq), v = eq == std::string::npos ? "" : item.substr(eq + 1);
+        const std::string key = item.substr(0, eq),
+                          v = eq == std::string::npos ? "" : item.substr(eq + 1);
         unsigned long n = 0;
         if (key == "vip" && nlb::parse_ip(v, &s.key.vip, &s.key.family)) {
             have_vip = true;
@@ -35,9 +36,13 @@ bool parse_service(const std::string &text, nlb::service_spec *out, std::string 
         } else if (key == "proto" && (v == "tcp" || v == "udp")) {
             s.key.proto = v == "tcp" ? nlb::ipproto_tcp : nlb::ipproto_udp;
         } else if (key == "mode" && (v == "nat" || v == "dsr" || v == "tunnel")) {
-            s.mode = v == "nat" ? nlb::fwd_mode::nat : v == "dsr" ? nlb::fwd_mode::dsr : nlb::fwd_mode::tunnel;
+            s.mode = v == "nat"   ? nlb::fwd_mode::nat
+                     : v == "dsr" ? nlb::fwd_mode::dsr
+                                  : nlb::fwd_mode::tunnel;
         } else if (key == "sched" && (v == "wrr" || v == "wlc" || v == "source_ip")) {
-            s.sched = v == "wrr" ? nlb::sched_kind::wrr : v == "wlc" ? nlb::sched_kind::wlc : nlb::sched_kind::source_ip;
+            s.sched = v == "wrr"   ? nlb::sched_kind::wrr
+                      : v == "wlc" ? nlb::sched_kind::wlc
+                                   : nlb::sched_kind::source_ip;
         } else if (key == "backend") {
             const auto a = v.find('/'), b = v.find('/', a == std::string::npos ? a : a + 1);
             nlb::backend_spec be{};
@@ -67,11 +72,12 @@ bool parse_service(const std::string &text, nlb::service_spec *out, std::string 
     return true;
 }
 
-bool build_datapath(const dataplane_config &config, const port_set &ports,
-                    datapath_objects *o, std::string *error) {
+bool build_datapath(const dataplane_config &config, const port_set &ports, datapath_objects *o,
+                    std::string *error) {
     const unsigned n_workers = static_cast<unsigned>(config.workers.size());
     if (ports.ports().size() > nlb::max_ports) {
-        *error = "Failed to build the datapath: more than " + std::to_string(nlb::max_ports) + " ports";
+        *error =
+            "Failed to build the datapath: more than " + std::to_string(nlb::max_ports) + " ports";
         return false;
     }
     // One RCU reader per worker, one for the main lcore's slow path (id n_workers) and one
@@ -90,7 +96,8 @@ bool build_datapath(const dataplane_config &config, const port_set &ports,
     cc.rcu = o->snapshots->rcu();
     o->conns = nlb::conn_table::create(cc, error);
     if (!o->conns) return false;
-    o->persist = nlb::persist_table::create(std::max<uint64_t>(1024, config.conn_capacity / 4), error);
+    o->persist =
+        nlb::persist_table::create(std::max<uint64_t>(1024, config.conn_capacity / 4), error);
     if (!o->persist) return false;
     o->neighbours = std::make_unique<nlb::neighbour_table>(4096);
     o->routes = std::make_unique<nlb::route_table>();
@@ -111,13 +118,16 @@ bool build_datapath(const dataplane_config &config, const port_set &ports,
                 d.v6 = x.addr;
                 d.has_v6 = true;
             }
-            if (!o->routes->add_connected(x.addr, x.family, x.length, static_cast<uint16_t>(p.index), error))
+            if (!o->routes->add_connected(x.addr, x.family, x.length,
+                                          static_cast<uint16_t>(p.index), error))
                 return false;
         }
     }
     for (const port_config &pc : config.ports) {
-        if (pc.gateway_v4 && !o->routes->set_default(*pc.gateway_v4, nlb::ip_family::v4, error)) return false;
-        if (pc.gateway_v6 && !o->routes->set_default(*pc.gateway_v6, nlb::ip_family::v6, error)) return false;
+        if (pc.gateway_v4 && !o->routes->set_default(*pc.gateway_v4, nlb::ip_family::v4, error))
+            return false;
+        if (pc.gateway_v6 && !o->routes->set_default(*pc.gateway_v6, nlb::ip_family::v6, error))
+            return false;
     }
     if (config.tunnel_source_v4) {
         dp.tunnel.src_v4 = config.tunnel_source_v4->addr;

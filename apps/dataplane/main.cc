@@ -93,8 +93,8 @@ std::string default_drivers_cfg() {
 
 struct run_options {
     bool backoff = true;
-    uint32_t idle_sleep_us = 0;  // 0 = backoff_config's default
-    int deep_sleep_us = -1;      // -1 = default; 0 = no deep sleeps
+    uint32_t idle_sleep_us = 0;               // 0 = backoff_config's default
+    int deep_sleep_us = -1;                   // -1 = default; 0 = no deep sleeps
     std::vector<nlb::service_spec> services;  // --service: published at start
 };
 
@@ -129,7 +129,8 @@ void print_stats(const std::vector<std::unique_ptr<nlb::worker>> &workers,
     for (size_t r = 1; r < nlb::drop_reason_count; r++)
         if (drops[r])
             std::fprintf(stderr, "nlb-dataplane: drop %s %lu\n",
-                         nlb::drop_reason_name(static_cast<nlb::drop_reason>(r)), (unsigned long)drops[r]);
+                         nlb::drop_reason_name(static_cast<nlb::drop_reason>(r)),
+                         (unsigned long)drops[r]);
 }
 
 /*
@@ -171,7 +172,8 @@ int run_workers(const dataplane_config &config, const port_set &ports, rte_mempo
         ctx->backoff.enabled = options.backoff;
         if (options.idle_sleep_us) ctx->backoff.sleep_us = options.idle_sleep_us;
         if (options.deep_sleep_us == 0) ctx->backoff.deep_after_ms = 0;
-        if (options.deep_sleep_us > 0) ctx->backoff.deep_sleep_us = static_cast<uint32_t>(options.deep_sleep_us);
+        if (options.deep_sleep_us > 0)
+            ctx->backoff.deep_sleep_us = static_cast<uint32_t>(options.deep_sleep_us);
         ctx->stop = &workers_stop;
         if (!create_worker_rings(ctx.get(), 1024, &error)) {
             std::fprintf(stderr, "%s\n", error.c_str());
@@ -192,7 +194,8 @@ int run_workers(const dataplane_config &config, const port_set &ports, rte_mempo
             nlb::snapshot_builder builder(o.limits);
             nlb::snapshot_build b = builder.build(options.services, nullptr);
             if (!b.snap) {
-                std::fprintf(stderr, "Failed to build the --service snapshot: %s\n", b.error.c_str());
+                std::fprintf(stderr, "Failed to build the --service snapshot: %s\n",
+                             b.error.c_str());
                 rc = 2;
             } else {
                 o.snapshots->publish(std::move(b.snap));
@@ -201,7 +204,8 @@ int run_workers(const dataplane_config &config, const port_set &ports, rte_mempo
         unsigned launched = 0;
         for (unsigned i = 0; i < n_workers && rc == 0; i++) {
             if (rte_eal_remote_launch(worker_main, contexts[i].get(), config.workers[i]) != 0) {
-                std::fprintf(stderr, "Failed to launch worker %u on lcore %u\n", i, config.workers[i]);
+                std::fprintf(stderr, "Failed to launch worker %u on lcore %u\n", i,
+                             config.workers[i]);
                 rc = 1;
                 break;
             }
@@ -352,13 +356,15 @@ int main(int argc, char **argv) {
         } else if (a == "--drivers-cfg") {
             drivers_cfg = value("--drivers-cfg");
         } else if (a == "--idle-sleep-us") {
-            options_run.idle_sleep_us = static_cast<uint32_t>(std::strtoul(value("--idle-sleep-us").c_str(), nullptr, 10));
+            options_run.idle_sleep_us =
+                static_cast<uint32_t>(std::strtoul(value("--idle-sleep-us").c_str(), nullptr, 10));
             if (options_run.idle_sleep_us == 0 || options_run.idle_sleep_us > 1000) {
                 std::fprintf(stderr, "nlb-dataplane: --idle-sleep-us must be 1..1000\n");
                 return 2;
             }
         } else if (a == "--deep-sleep-us") {
-            options_run.deep_sleep_us = static_cast<int>(std::strtol(value("--deep-sleep-us").c_str(), nullptr, 10));
+            options_run.deep_sleep_us =
+                static_cast<int>(std::strtol(value("--deep-sleep-us").c_str(), nullptr, 10));
             if (options_run.deep_sleep_us < 0 || options_run.deep_sleep_us > 1000) {
                 std::fprintf(stderr, "nlb-dataplane: --deep-sleep-us must be 0..1000\n");
                 return 2;

@@ -136,13 +136,13 @@ void slow_path::handle(rte_mbuf *m, uint32_t now_ms) {
         parse_packet(rte_pktmbuf_mtod(m, const uint8_t *), rte_pktmbuf_data_len(m), &meta);
     if (r != drop_reason::none) return drop(m, r);
     if (meta.kind == l3_kind::arp) return handle_arp(m, port, meta, now_ms);
-    if (meta.l4_proto == ipproto_icmpv6 &&
-        (meta.icmp_type == wire::icmpv6_neighbor_solicit ||
-         meta.icmp_type == wire::icmpv6_neighbor_advert))
+    if (meta.l4_proto == ipproto_icmpv6 && (meta.icmp_type == wire::icmpv6_neighbor_solicit ||
+                                            meta.icmp_type == wire::icmpv6_neighbor_advert))
         return handle_icmpv6(m, port, meta, now_ms);
-    const bool echo = meta.l4_proto == ipproto_icmp ? meta.icmp_type == wire::icmp_echo_request
-                                                    : meta.l4_proto == ipproto_icmpv6 &&
-                                                          meta.icmp_type == wire::icmpv6_echo_request;
+    const bool echo =
+        meta.l4_proto == ipproto_icmp
+            ? meta.icmp_type == wire::icmp_echo_request
+            : meta.l4_proto == ipproto_icmpv6 && meta.icmp_type == wire::icmpv6_echo_request;
     if (echo && is_local(meta.key.dst, meta.key.family)) {
         uint8_t *frame = rte_pktmbuf_mtod(m, uint8_t *);
         const uint32_t cap = rte_pktmbuf_data_len(m) + rte_pktmbuf_tailroom(m);
@@ -170,8 +170,8 @@ void slow_path::handle_arp(rte_mbuf *m, uint16_t port, const packet_meta &meta, 
         learn(sender, ip_family::v4, port, arp.sender_mac, now_ms, for_us);
     if (arp.op == 1 && (for_us || for_vip) && arp.sender_ip_be != arp.target_ip_be) {
         const uint32_t cap = rte_pktmbuf_data_len(m) + rte_pktmbuf_tailroom(m);
-        const uint32_t n =
-            build_arp_reply(frame, cap, pc.mac, arp.target_ip_be, arp, meta.has_vlan, meta.vlan_tci);
+        const uint32_t n = build_arp_reply(frame, cap, pc.mac, arp.target_ip_be, arp, meta.has_vlan,
+                                           meta.vlan_tci);
         if (n == 0) return drop(m, drop_reason::arp_malformed);
         rte_pktmbuf_data_len(m) = static_cast<uint16_t>(n);
         rte_pktmbuf_pkt_len(m) = n;
@@ -202,7 +202,8 @@ void slow_path::handle_icmpv6(rte_mbuf *m, uint16_t port, const packet_meta &met
         return;
     }
     // Neighbor Solicitation.
-    const bool for_us = (pc.has_v6 && target == pc.v6) || (snap_ && snap_->is_vip(target, ip_family::v6));
+    const bool for_us =
+        (pc.has_v6 && target == pc.v6) || (snap_ && snap_->is_vip(target, ip_family::v6));
     const uint8_t *slla = nd_option(l4 + 24, end, 1);
     rte_ether_addr src_mac;
     std::memcpy(src_mac.addr_bytes, slla ? slla : frame + 6, 6);

@@ -61,8 +61,8 @@ struct slow_path_config {
     uint32_t reachable_ms = 30000;
     uint32_t probe_interval_ms = 1000;
     uint32_t max_probes = 3;
-    uint32_t max_queued = 4;          // packets waiting per unresolved next hop
-    uint32_t max_pending = 256;       // unresolved next hops at once
+    uint32_t max_queued = 4;     // packets waiting per unresolved next hop
+    uint32_t max_pending = 256;  // unresolved next hops at once
 };
 
 struct alignas(cache_line) slow_path_counters {

@@ -66,8 +66,8 @@ class loop {
 void loop::flush(uint16_t port) {
     tx_buffer &b = tx_[port];
     if (b.len == 0) return;
-    const uint16_t sent = rte_eth_tx_burst(ctx_.port_ids[port], static_cast<uint16_t>(ctx_.index),
-                                           b.pkts, b.len);
+    const uint16_t sent =
+        rte_eth_tx_burst(ctx_.port_ids[port], static_cast<uint16_t>(ctx_.index), b.pkts, b.len);
     ctx_.counters.tx_packets.add(sent);
     if (sent < b.len) {
         rte_pktmbuf_free_bulk(b.pkts + sent, b.len - sent);
@@ -79,8 +79,8 @@ void loop::flush(uint16_t port) {
 unsigned loop::poll_port(uint16_t port, uint32_t now_ms) {
     rte_mbuf *pkts[rx_burst_size];
     verdict out[rx_burst_size];
-    const uint16_t n =
-        rte_eth_rx_burst(ctx_.port_ids[port], static_cast<uint16_t>(ctx_.index), pkts, rx_burst_size);
+    const uint16_t n = rte_eth_rx_burst(ctx_.port_ids[port], static_cast<uint16_t>(ctx_.index),
+                                        pkts, rx_burst_size);
     if (n == 0) return 0;
     w_.process_burst(pkts, n, out, now_ms);
     unsigned n_slow = 0, n_resolve = 0;
@@ -152,8 +152,8 @@ void loop::run() {
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     const uint64_t hz = rte_get_tsc_hz();
     const uint64_t sleep_after = hz / 1000000 * ctx_.backoff.sleep_after_us;
-    const uint64_t deep_after = ctx_.backoff.deep_after_ms ? hz / 1000 * ctx_.backoff.deep_after_ms
-                                                           : UINT64_MAX;
+    const uint64_t deep_after =
+        ctx_.backoff.deep_after_ms ? hz / 1000 * ctx_.backoff.deep_after_ms : UINT64_MAX;
     uint32_t empty_rounds = 0;
     uint64_t idle_since = 0;
     uint32_t round = 0;

@@ -100,7 +100,8 @@ struct worker_context {
  * `size` slots each. Main lcore, start-up. False and *error on failure.
  */
 bool create_worker_rings(worker_context *ctx, unsigned size, std::string *error);
-/** Frees what is left in the rings and the rings themselves. Main lcore, after the workers stopped. */
+/** Frees what is left in the rings and the rings themselves. Main lcore, after the workers stopped.
+ */
 void free_worker_rings(worker_context *ctx);
 
 /**

@@ -80,7 +80,8 @@ bytes solicit(const char *src, const char *target) {
     bytes f = eth(mc, client_mac, 0x86dd);
     uint8_t ip[40] = {0x60, 0, 0, 0, 0, 32, 58, 255};
     std::memcpy(ip + 8, testbed::addr(src).bytes, 16);
-    const uint8_t snm[16] = {0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, t.bytes[13], t.bytes[14], t.bytes[15]};
+    const uint8_t snm[16] = {0xff, 2, 0, 0, 0,    0,           0,           0,
+                             0,    0, 0, 1, 0xff, t.bytes[13], t.bytes[14], t.bytes[15]};
     std::memcpy(ip + 24, snm, 16);
     uint8_t icmp[32] = {135, 0};
     std::memcpy(icmp + 8, t.bytes, 16);
@@ -138,7 +139,9 @@ struct fixture : ::testing::Test {
         m->port = port;
         return m;
     }
-    void to_slow(const bytes &f, uint16_t port = 0) { ASSERT_EQ(rte_ring_enqueue(slow, mbuf(f, port)), 0); }
+    void to_slow(const bytes &f, uint16_t port = 0) {
+        ASSERT_EQ(rte_ring_enqueue(slow, mbuf(f, port)), 0);
+    }
     void to_resolve(const char *next_hop, uint16_t port = 1) {
         resolve_request r{};
         r.m = mbuf(echo4("198.18.0.2", "198.19.0.77"), port);
@@ -158,7 +161,9 @@ struct fixture : ::testing::Test {
         }
         return out;
     }
-    uint64_t drops(drop_reason r) const { return sp->counters().drops[static_cast<unsigned>(r)].get(); }
+    uint64_t drops(drop_reason r) const {
+        return sp->counters().drops[static_cast<unsigned>(r)].get();
+    }
 };
 
 packet_meta parsed(const bytes &f) {
@@ -231,7 +236,8 @@ TEST_F(fixture, answers_neighbor_solicitation_with_a_solicited_advert) {
     packet_meta m = parsed(f);
     EXPECT_EQ(m.icmp_type, 136);
     EXPECT_EQ(m.key.dst, testbed::addr("2001:2:0:18::2"));
-    EXPECT_EQ(std::memcmp(f.data() + m.l4_offset + 8, testbed::addr("2001:2:0:18::1").bytes, 16), 0);
+    EXPECT_EQ(std::memcmp(f.data() + m.l4_offset + 8, testbed::addr("2001:2:0:18::1").bytes, 16),
+              0);
     EXPECT_EQ(f[m.l4_offset + 4] & 0x40, 0x40);  // Solicited
     rte_ether_addr mac;
     EXPECT_TRUE(tb.neighbours->lookup(testbed::addr("2001:2:0:18::2"), &mac));

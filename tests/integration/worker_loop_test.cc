@@ -14,14 +14,14 @@
 #include <rte_ethdev.h>
 #include <rte_ring_elem.h>
 
-#include <algorithm>
-#include <chrono>
 #include <pthread.h>
 #include <sched.h>
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
-#include <vector>
 #include <cstring>
 #include <thread>
+#include <vector>
 
 #include "eal_test_main.h"
 #include "net/parse.h"
@@ -69,9 +69,9 @@ rte_mbuf *syn(const char *dst, uint16_t port, uint16_t sport) {
 }
 
 rte_mbuf *arp_request() {
-    uint8_t f[60] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0xcc, 0, 0, 0, 2, 8, 6,
-                     0, 1, 8, 0, 6, 4, 0, 1, 2, 0xcc, 0, 0, 0, 2, 198, 18, 0, 2,
-                     0, 0, 0, 0, 0, 0, 198, 18, 0, 1};
+    uint8_t f[60] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0xcc, 0, 0,    0,   2,  8, 6,
+                     0,    1,    8,    0,    6,    4,    0, 1,    2, 0xcc, 0,   0,  0, 2,
+                     198,  18,   0,    2,    0,    0,    0, 0,    0, 0,    198, 18, 0, 1};
     rte_mbuf *m = rte_pktmbuf_alloc(test::test_pool());
     std::memcpy(rte_pktmbuf_append(m, 60), f, 60);
     return m;
@@ -94,9 +94,12 @@ struct fixture : ::testing::Test {
         static int n = 0;
         for (int p = 0; p < 2; p++) {
             const std::string id = std::to_string(n) + "_" + std::to_string(p);
-            ports[p].rx = rte_ring_create(("wl_rx" + id).c_str(), 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-            ports[p].tx = rte_ring_create(("wl_tx" + id).c_str(), 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-            const int port = rte_eth_from_rings(("net_wl" + id).c_str(), &ports[p].rx, 1, &ports[p].tx, 1, 0);
+            ports[p].rx =
+                rte_ring_create(("wl_rx" + id).c_str(), 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+            ports[p].tx =
+                rte_ring_create(("wl_tx" + id).c_str(), 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+            const int port =
+                rte_eth_from_rings(("net_wl" + id).c_str(), &ports[p].rx, 1, &ports[p].tx, 1, 0);
             ASSERT_GE(port, 0);
             ports[p].id = static_cast<uint16_t>(port);
             rte_eth_conf conf{};
@@ -151,8 +154,9 @@ struct fixture : ::testing::Test {
     template <class T>
     bool wait_one(rte_ring *r, T *out, size_t size = sizeof(void *)) {
         for (int i = 0; i < 2000; i++) {
-            const int rc = size == sizeof(void *) ? rte_ring_dequeue(r, reinterpret_cast<void **>(out))
-                                                  : rte_ring_dequeue_elem(r, out, static_cast<unsigned>(size));
+            const int rc = size == sizeof(void *)
+                               ? rte_ring_dequeue(r, reinterpret_cast<void **>(out))
+                               : rte_ring_dequeue_elem(r, out, static_cast<unsigned>(size));
             if (rc == 0) return true;
             std::this_thread::sleep_for(1ms);
         }
@@ -238,7 +242,9 @@ std::vector<double> wake_latencies_us(fixture &f, std::chrono::milliseconds idle
         while (rte_ring_dequeue(f.ports[1].tx, reinterpret_cast<void **>(&sent)) != 0) {
             if (std::chrono::steady_clock::now() - t0 > 1s) break;
         }
-        out.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+        out.push_back(
+            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
+                .count());
         if (sent) rte_pktmbuf_free(sent);
     }
     std::sort(out.begin(), out.end());
@@ -246,11 +252,13 @@ std::vector<double> wake_latencies_us(fixture &f, std::chrono::milliseconds idle
 }
 
 TEST_F(fixture, wakes_up_quickly_for_traffic_after_idling) {
-    auto light = wake_latencies_us(*this, 5ms, 40);     // light sleeps (idle < deep_after_ms)
-    auto deep = wake_latencies_us(*this, 120ms, 15);    // deep sleeps
-    std::printf("wake-up after 5 ms idle: median %.0f us, p90 %.0f us; after 120 ms idle: median %.0f us, p90 %.0f us\n",
-                light[light.size() / 2], light[light.size() * 9 / 10], deep[deep.size() / 2],
-                deep[deep.size() * 9 / 10]);
+    auto light = wake_latencies_us(*this, 5ms, 40);   // light sleeps (idle < deep_after_ms)
+    auto deep = wake_latencies_us(*this, 120ms, 15);  // deep sleeps
+    std::printf(
+        "wake-up after 5 ms idle: median %.0f us, p90 %.0f us; after 120 ms idle: median %.0f us, "
+        "p90 %.0f us\n",
+        light[light.size() / 2], light[light.size() * 9 / 10], deep[deep.size() / 2],
+        deep[deep.size() * 9 / 10]);
     // On a shared CI machine scheduling noise dominates (even the always-polling baseline
     // sees milliseconds when the CPUs are oversubscribed), so the figures are printed and
     // only delivery is asserted: every packet left within the 1 s limit.
