@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <algorithm>
 #include "output.h"
 
 #include <google/protobuf/empty.pb.h>
@@ -107,7 +108,8 @@ void health_rows(const google::protobuf::RepeatedPtrField<v1::InstanceHealth> &h
             time_t t = static_cast<time_t>(h.draining_deadline_unix());
             struct tm tm;
             strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-            reason = std::string("drains until ") + when;
+            const long left = std::max<long>(0, static_cast<long>(t - time(nullptr)));
+            reason = std::to_string(left) + "s left (until " + when + ")";
         }
         r.push_back(reason);
         r.push_back(std::to_string(h.active_connections()));
