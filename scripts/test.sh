@@ -80,7 +80,8 @@ if [ $# -eq 0 ]; then
         if [ ! -f "$fuzzdir/build.ninja" ]; then
             rc=1  # meson setup failed (counted above)
         elif [ ${#present[@]} -eq 0 ]; then
-            echo "fuzz: skipped: clang++ cannot link -fsanitize=fuzzer (Debian: libclang-rt-14-dev)"
+            echo "fuzz: skipped: $fuzzdir defines no fuzz targets (it needs clang++ linking" \
+                "-fsanitize=fuzzer; Debian: libclang-rt-14-dev; see its meson-log.txt)"
         elif meson compile -C "$fuzzdir" "${present[@]}"; then
             meson test -C "$fuzzdir" --print-errorlogs --suite fuzz 2>&1 | tee "$log"
             [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
