@@ -6,8 +6,8 @@
 # (IPv6) snapshot changes (weights of the service's other backends, through the agent) on the
 # same backend;
 # once its backend is DRAINING, 60 new connections avoid it while the held connection keeps
-# working; purging the backend ends that connection (reset, or silence once its entry is
-# gone) and leaves no connection of it in the table.
+# working; purging the backend resets that connection (the client's next segment gets a
+# RST) and leaves no connection of it in the table.
 #
 # usage: e2e_lifecycle_test.sh MODE LAB_SH NLB_DATAPLANE NLB_AGENT
 # Needs root (exit 77 otherwise) and the nlb-agent client (exit 77 without it).
@@ -85,8 +85,10 @@ for fam in 4 6; do
     if running "$hold"; then
         fail "IPv$fam: the connection still works 6 s after the purge: $(tail -1 "$hold_out")"
         kill "$hold" 2>/dev/null
+    elif grep -q '^error reset' "$hold_out"; then
+        ok "IPv$fam: purge reset the connection (the client got a RST)"
     else
-        ok "IPv$fam: purge ended the connection ($(grep '^error' "$hold_out"))"
+        fail "IPv$fam: purge ended the connection without a reset: $(grep '^error' "$hold_out")"
     fi
     wait "$hold" 2>/dev/null
     left=$(agentc conns --backend-id "$((fam * 10 + n))" 2>/dev/null | grep -c '"client_address"')
