@@ -38,8 +38,9 @@
 #           has MTU 1600, but DPDK's af_packet PMD refuses an MTU above 1500 (max_rx_pktlen 1518),
 #           so the dataplane's backend port stays at 1500 and the client's eth0 gets MTU 1460
 #           instead: its largest packet still fits after an outer IPv6 header. Without
-#           CONFIG_NET_IPIP / CONFIG_IPV6_TUNNEL the userspace decapsulator stands in (below). nlb-dataplane's outer source addresses come from 198.19.1.0/24 and
-#           2001:2:0:1901::/64 (tunnel.source_prefix_v4/v6).
+#           CONFIG_NET_IPIP / CONFIG_IPV6_TUNNEL the userspace decapsulator stands in (below).
+#           nlb-dataplane's outer source addresses come from 198.19.1.0/24 and 2001:2:0:1901::/64
+#           (tunnel.source_prefix_v4/v6).
 #
 # Host side: the af_packet ends (nlb-cl-h, nlb-dp1) get no address, no IPv6, no forwarding and
 # never answer ARP, so the host kernel never acts on the dataplane's traffic. Offloads are off on
