@@ -8,8 +8,8 @@
 # within 10 %. ARP for the VIP and the port address and IPv6 ND for the VIP are answered
 # with the dataplane port's MAC; ICMP and ICMPv6 echo to the VIP and own addresses are
 # answered. Adding a VIP sends a gratuitous ARP / unsolicited NA; a next hop that never
-# answers gets exactly 3 ARP requests (nat run). SIGTERM stops the daemon cleanly and removes
-# its agent socket.
+# answers gets exactly 3 ARP requests, and a UDP listener spreads 60 new flows 1:2:3 over UDP
+# echo servers (nat run). SIGTERM stops the daemon cleanly and removes its agent socket.
 #
 # usage: e2e_forward_test.sh MODE LAB_SH NLB_DATAPLANE [NLB_AGENT]
 # Needs root; exits 77 (skipped) otherwise.
@@ -83,6 +83,48 @@ if e2e_has_agent && [ "$mode" = nat ]; then
     rm -f "$cap"
     got=$(requests 4 "$mode" 3 | grep -c '^be[123]$')
     [ "$got" = 3 ] && ok "the other service still forwards" || fail "other service after the failed resolution: $got/3"
+fi
+
+# UDP listeners (nat): a UDP echo on every backend answers with its name; 60 datagrams, each
+# from a new source port (a new flow), all answered and split 1:2:3.
+if e2e_has_agent && [ "$mode" = nat ]; then
+    for i in 1 2 3; do
+        ip netns exec "nlb-be$i" python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", 5353))
+while True:
+    data, peer = s.recvfrom(2048)
+    s.sendto(sys.argv[1].encode(), peer)
+' "be$i" >/dev/null 2>&1 &
+    done
+    for fam in 4 6; do
+        vip=$vip4 prefix=198.19.0.1
+        [ "$fam" = 6 ] && { vip=$vip6; prefix=2001:2:0:19::1; }
+        agentc put-service --vip "$vip" --port 5353 --proto udp --mode nat --scheduler wrr --version 1 \
+            --backend "id=$((fam * 10 + 5)),addr=${prefix}1,port=5353,weight=1,state=active" \
+            --backend "id=$((fam * 10 + 6)),addr=${prefix}2,port=5353,weight=2,state=active" \
+            --backend "id=$((fam * 10 + 7)),addr=${prefix}3,port=5353,weight=3,state=active" >/dev/null ||
+            fail "put-service udp IPv$fam"
+        out=$(mktemp)
+        ip netns exec nlb-client python3 -c '
+import socket, sys
+vip = sys.argv[1]
+fam = socket.AF_INET6 if ":" in vip else socket.AF_INET
+for i in range(60):
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.settimeout(1.0)
+    try:
+        s.sendto(b"ping", (vip, 5353))
+        print(s.recvfrom(64)[0].decode())
+    except socket.timeout:
+        print("error")
+    s.close()
+' "$vip" >"$out"
+        check_spread "$out" 1,2,3 60 "nat IPv$fam UDP: 60 datagrams on new flows"
+        rm -f "$out"
+    done
 fi
 
 # Clean stop: SIGTERM, exit 0, socket removed.
