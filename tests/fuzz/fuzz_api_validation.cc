@@ -55,7 +55,9 @@ void check_named(const violations &v, std::initializer_list<const char *> roots)
     }
 }
 
-void append(violations &to, const violations &from) { to.insert(to.end(), from.begin(), from.end()); }
+void append(violations &to, const violations &from) {
+    to.insert(to.end(), from.begin(), from.end());
+}
 
 template <typename M>
 bool parse(M *m, const uint8_t *data, size_t size) {
@@ -112,10 +114,12 @@ void create_load_balancer(const uint8_t *d, size_t n) {
     if (!validate_load_balancer(req.load_balancer(), "load_balancer").empty()) return;
     v1::LoadBalancer lb = req.load_balancer();
     normalize_load_balancer(&lb);
-    if (!validate_load_balancer(lb, "load_balancer").empty()) fail("normalised LB invalid", lb.DebugString());
+    if (!validate_load_balancer(lb, "load_balancer").empty())
+        fail("normalised LB invalid", lb.DebugString());
     v1::LoadBalancer again = lb;
     normalize_load_balancer(&again);
-    if (again.SerializeAsString() != lb.SerializeAsString()) fail("normalising twice differs", lb.DebugString());
+    if (again.SerializeAsString() != lb.SerializeAsString())
+        fail("normalising twice differs", lb.DebugString());
 }
 
 void update_load_balancer(const uint8_t *d, size_t n) {
@@ -123,8 +127,8 @@ void update_load_balancer(const uint8_t *d, size_t n) {
     if (!parse(&req, d, n)) return;
     v1::LoadBalancer lb = existing_lb();
     violations v;
-    merge_masked(req.load_balancer(), req.update_mask(), {"vips", "region", "vpc", "zone"}, {"name"},
-                 &lb, v);
+    merge_masked(req.load_balancer(), req.update_mask(), {"vips", "region", "vpc", "zone"},
+                 {"name"}, &lb, v);
     check_named(v, {"update_mask"});
     if (!v.empty()) return;
     check_named(validate_load_balancer(lb, "load_balancer"), {"load_balancer"});
@@ -142,18 +146,30 @@ void create_backend_service(const uint8_t *d, size_t n) {
     v1::BackendService bs = req.backend_service();
     apply_backend_service_defaults(&bs);
     violations after = validate_backend_service(bs, "backend_service");
-    if (!after.empty()) fail("valid backend service invalid after its defaults", after[0].field + ": " + after[0].description);
+    if (!after.empty())
+        fail("valid backend service invalid after its defaults",
+             after[0].field + ": " + after[0].description);
 }
 
 void update_backend_service(const uint8_t *d, size_t n) {
     v1::UpdateBackendServiceRequest req;
     if (!parse(&req, d, n)) return;
-    static const std::set<std::string> mutable_fields = {
-        "protocol", "port", "scheduler", "session_persistence", "persistence_timeout_seconds",
-        "drain_timeout_seconds", "health_check", "health_check.method", "health_check.port",
-        "health_check.timeout_seconds", "health_check.interval_seconds",
-        "health_check.unhealthy_threshold", "health_check.healthy_threshold",
-        "health_check.normal_codes", "health_check.path", "server_group"};
+    static const std::set<std::string> mutable_fields = {"protocol",
+                                                         "port",
+                                                         "scheduler",
+                                                         "session_persistence",
+                                                         "persistence_timeout_seconds",
+                                                         "drain_timeout_seconds",
+                                                         "health_check",
+                                                         "health_check.method",
+                                                         "health_check.port",
+                                                         "health_check.timeout_seconds",
+                                                         "health_check.interval_seconds",
+                                                         "health_check.unhealthy_threshold",
+                                                         "health_check.healthy_threshold",
+                                                         "health_check.normal_codes",
+                                                         "health_check.path",
+                                                         "server_group"};
     v1::BackendService bs = existing_bs();
     violations v;
     auto applied = merge_masked(req.backend_service(), req.update_mask(), mutable_fields,
@@ -167,7 +183,9 @@ void update_backend_service(const uint8_t *d, size_t n) {
     if (!after.empty()) return;
     apply_backend_service_defaults(&bs);
     after = validate_backend_service(bs, "backend_service");
-    if (!after.empty()) fail("valid backend service invalid after its defaults", after[0].field + ": " + after[0].description);
+    if (!after.empty())
+        fail("valid backend service invalid after its defaults",
+             after[0].field + ": " + after[0].description);
 }
 
 void create_listener(const uint8_t *d, size_t n) {
@@ -182,7 +200,9 @@ void create_listener(const uint8_t *d, size_t n) {
     v1::Listener l = req.listener();
     apply_listener_defaults(&l);
     violations after = validate_listener(l, "listener");
-    if (!after.empty()) fail("valid listener invalid after its defaults", after[0].field + ": " + after[0].description);
+    if (!after.empty())
+        fail("valid listener invalid after its defaults",
+             after[0].field + ": " + after[0].description);
 }
 
 void update_listener(const uint8_t *d, size_t n) {
@@ -208,7 +228,9 @@ void create_server_group(const uint8_t *d, size_t n) {
     v1::ServerGroup sg = req.server_group();
     for (auto &in : *sg.mutable_instances()) apply_instance_defaults(&in);
     violations after = validate_server_group(sg, "server_group");
-    if (!after.empty()) fail("valid server group invalid after its defaults", after[0].field + ": " + after[0].description);
+    if (!after.empty())
+        fail("valid server group invalid after its defaults",
+             after[0].field + ": " + after[0].description);
 }
 
 void update_server_group(const uint8_t *d, size_t n) {
@@ -216,8 +238,8 @@ void update_server_group(const uint8_t *d, size_t n) {
     if (!parse(&req, d, n)) return;
     v1::ServerGroup sg = existing_sg();
     violations v;
-    merge_masked(req.server_group(), req.update_mask(), {"type", "region", "vpc", "zone", "instances"},
-                 {"name"}, &sg, v);
+    merge_masked(req.server_group(), req.update_mask(),
+                 {"type", "region", "vpc", "zone", "instances"}, {"name"}, &sg, v);
     check_named(v, {"update_mask"});
     if (!v.empty()) return;
     check_named(validate_server_group(sg, "server_group"), {"server_group"});
@@ -237,7 +259,9 @@ void add_instances(uint8_t selector, const uint8_t *d, size_t n) {
             v1::Instance in = req.instances(i);
             apply_instance_defaults(&in);
             violations after = validate_instance(in, type, f);
-            if (!after.empty()) fail("valid instance invalid after its defaults", after[0].field + ": " + after[0].description);
+            if (!after.empty())
+                fail("valid instance invalid after its defaults",
+                     after[0].field + ": " + after[0].description);
         }
         append(v, more);
     }
@@ -249,12 +273,14 @@ void list_server_groups(const uint8_t *d, size_t n) {
     if (!parse(&req, d, n)) return;
     violations v;
     const int size = page_size_or_default(req.page_size(), v);
-    if (v.empty() && (size < 1 || size > max_page_size)) fail("page size out of range", std::to_string(size));
+    if (v.empty() && (size < 1 || size > max_page_size))
+        fail("page size out of range", std::to_string(size));
     if (!req.associable_with_load_balancer().empty())
         check_id("associable_with_load_balancer", req.associable_with_load_balancer(), v);
     if (!req.associable_with_backend_service().empty())
         check_id("associable_with_backend_service", req.associable_with_backend_service(), v);
-    check_named(v, {"page_size", "associable_with_load_balancer", "associable_with_backend_service"});
+    check_named(v,
+                {"page_size", "associable_with_load_balancer", "associable_with_backend_service"});
     // The address and path checks on the token's bytes, which are any string.
     const std::string &text = req.page_token();
     if (auto ip = canonical_ip(text)) {
@@ -280,16 +306,36 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const uint8_t *d = data + 1;
     const size_t n = size - 1;
     switch (selector % 10) {
-    case 0: create_load_balancer(d, n); break;
-    case 1: update_load_balancer(d, n); break;
-    case 2: create_backend_service(d, n); break;
-    case 3: update_backend_service(d, n); break;
-    case 4: create_listener(d, n); break;
-    case 5: update_listener(d, n); break;
-    case 6: create_server_group(d, n); break;
-    case 7: update_server_group(d, n); break;
-    case 8: add_instances(selector, d, n); break;
-    case 9: list_server_groups(d, n); break;
+        case 0:
+            create_load_balancer(d, n);
+            break;
+        case 1:
+            update_load_balancer(d, n);
+            break;
+        case 2:
+            create_backend_service(d, n);
+            break;
+        case 3:
+            update_backend_service(d, n);
+            break;
+        case 4:
+            create_listener(d, n);
+            break;
+        case 5:
+            update_listener(d, n);
+            break;
+        case 6:
+            create_server_group(d, n);
+            break;
+        case 7:
+            update_server_group(d, n);
+            break;
+        case 8:
+            add_instances(selector, d, n);
+            break;
+        case 9:
+            list_server_groups(d, n);
+            break;
     }
     return 0;
 }

@@ -50,13 +50,14 @@ struct fuzz_env {
     uint32_t now_ms = 1000;
     uint64_t inputs = 0;
     unsigned phase = 0;
-    uint64_t actions[4] = {};   // verdicts seen per action
-    uint64_t checked_tx = 0;    // transmitted frames of valid inputs whose checksums were verified
+    uint64_t actions[4] = {};  // verdicts seen per action
+    uint64_t checked_tx = 0;   // transmitted frames of valid inputs whose checksums were verified
 };
 fuzz_env *env = nullptr;
 
 [[noreturn]] void fail(const char *what, unsigned i, const verdict &v) {
-    std::fprintf(stderr, "fuzz-pipeline: invariant broken: %s (packet %u, action %u, reason %u, port %u)\n",
+    std::fprintf(stderr,
+                 "fuzz-pipeline: invariant broken: %s (packet %u, action %u, reason %u, port %u)\n",
                  what, i, static_cast<unsigned>(v.act), static_cast<unsigned>(v.reason), v.port);
     std::abort();
 }
@@ -157,23 +158,25 @@ void run_burst(const std::vector<std::pair<const uint8_t *, size_t>> &frames) {
         const verdict &v = out[i];
         rte_mbuf *m = pkts[i];
         switch (v.act) {
-        case action::drop:
-            if (v.reason == drop_reason::none ||
-                static_cast<unsigned>(v.reason) >= drop_reason_count)
-                fail("drop without a valid reason", i, v);
-            break;
-        case action::tx:
-        case action::resolve:
-            if (v.port >= n_ports) fail("tx/resolve on a port that does not exist", i, v);
-            [[fallthrough]];
-        case action::slow_path:
-            if (v.reason != drop_reason::none) fail("reason set on a verdict that is not drop", i, v);
-            break;
-        default:
-            fail("unknown action", i, v);
+            case action::drop:
+                if (v.reason == drop_reason::none ||
+                    static_cast<unsigned>(v.reason) >= drop_reason_count)
+                    fail("drop without a valid reason", i, v);
+                break;
+            case action::tx:
+            case action::resolve:
+                if (v.port >= n_ports) fail("tx/resolve on a port that does not exist", i, v);
+                [[fallthrough]];
+            case action::slow_path:
+                if (v.reason != drop_reason::none)
+                    fail("reason set on a verdict that is not drop", i, v);
+                break;
+            default:
+                fail("unknown action", i, v);
         }
         if (m->nb_segs != 1 || m->next != nullptr) fail("mbuf grew segments", i, v);
-        if (uint32_t{m->data_off} + m->data_len > m->buf_len) fail("mbuf data past its buffer", i, v);
+        if (uint32_t{m->data_off} + m->data_len > m->buf_len)
+            fail("mbuf data past its buffer", i, v);
         if (m->pkt_len != m->data_len) fail("pkt_len differs from data_len", i, v);
         env->actions[static_cast<unsigned>(v.act)]++;
         if (v.act == action::tx && valid[i]) {
@@ -201,13 +204,15 @@ std::vector<service_spec> services_of(unsigned phase) {
     std::vector<service_spec> services;
     for (ip_family f : {ip_family::v4, ip_family::v6}) {
         services.push_back(testbed::lab_service(f, fwd_mode::nat, sched_kind::wrr, 80));
-        services.push_back(testbed::lab_service(f, fwd_mode::nat, sched_kind::wlc, 53, 3, 10, ipproto_udp));
+        services.push_back(
+            testbed::lab_service(f, fwd_mode::nat, sched_kind::wlc, 53, 3, 10, ipproto_udp));
         auto persistent = testbed::lab_service(f, fwd_mode::nat, sched_kind::wrr, 443, 3, 10);
         persistent.persistence_timeout_s = 60;
         services.push_back(persistent);
         services.push_back(testbed::lab_service(f, fwd_mode::dsr, sched_kind::source_ip, 81));
         services.push_back(testbed::lab_service(f, fwd_mode::tunnel, sched_kind::wrr, 82));
-        services.push_back(testbed::lab_service(f, fwd_mode::tunnel, sched_kind::wlc, 82, 3, 10, ipproto_udp));
+        services.push_back(
+            testbed::lab_service(f, fwd_mode::tunnel, sched_kind::wlc, 82, 3, 10, ipproto_udp));
     }
     for (service_spec &s : services) {
         if (phase == 1) s.backends.pop_back();
@@ -251,9 +256,16 @@ void print_stats() {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int *, char ***) {
-    std::vector<std::string> args = {"fuzz-pipeline", "--no-huge",  "--no-shconf", "--no-pci",
-                                     "-m",            "256",        "--no-telemetry",
-                                     "--log-level=lib.*:error", "-l", "0"};
+    std::vector<std::string> args = {"fuzz-pipeline",
+                                     "--no-huge",
+                                     "--no-shconf",
+                                     "--no-pci",
+                                     "-m",
+                                     "256",
+                                     "--no-telemetry",
+                                     "--log-level=lib.*:error",
+                                     "-l",
+                                     "0"};
     std::vector<char *> argv;
     for (auto &a : args) argv.push_back(a.data());
     if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
@@ -261,8 +273,8 @@ extern "C" int LLVMFuzzerInitialize(int *, char ***) {
         std::exit(1);
     }
     env = new fuzz_env;
-    env->pool = rte_pktmbuf_pool_create("fuzz_pool", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-                                        SOCKET_ID_ANY);
+    env->pool =
+        rte_pktmbuf_pool_create("fuzz_pool", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
     if (!env->pool) {
         std::fprintf(stderr, "fuzz-pipeline: cannot create the mempool\n");
         std::exit(1);
@@ -286,7 +298,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     // A frame larger than an mbuf's data room cannot be received: not an input.
     static constexpr size_t max_frame = RTE_MBUF_DEFAULT_DATAROOM;
     if (++env->inputs % 4096 == 0) {
-        env->now_ms += 60 * 1000;   // past every embryonic and UDP timeout
+        env->now_ms += 60 * 1000;  // past every embryonic and UDP timeout
         env->w->expire(env->now_ms, 1u << 16);
         env->tb->snapshots->quiescent(0);
         next_phase();
@@ -297,8 +309,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const uint8_t *p = data;
     const uint8_t *end = data + size;
     while (pieces.size() < max_burst) {
-        const uint8_t *hit = static_cast<const uint8_t *>(
-            memmem(p, static_cast<size_t>(end - p), sep, sizeof(sep)));
+        const uint8_t *hit =
+            static_cast<const uint8_t *>(memmem(p, static_cast<size_t>(end - p), sep, sizeof(sep)));
         if (!hit) break;
         pieces.emplace_back(p, static_cast<size_t>(hit - p));
         p = hit + sizeof(sep);
