@@ -13,9 +13,9 @@ namespace nlb::dataplane {
 
 namespace {
 
-void add_drops(const worker_counters &c, v1::Counters *out) {
+void add_drops(const counter *drops, v1::Counters *out) {
     for (size_t r = 1; r < drop_reason_count; r++) {
-        uint64_t n = c.drops[r].get();
+        uint64_t n = drops[r].get();
         if (n) (*out->mutable_drops())[drop_reason_name(static_cast<drop_reason>(r))] += n;
     }
 }
@@ -24,7 +24,7 @@ void add_worker(const worker_counters &c, v1::Counters *out) {
     out->set_packets(out->packets() + c.rx_packets.get());
     out->set_bytes(out->bytes() + c.rx_bytes.get());
     out->set_new_connections(out->new_connections() + c.new_conns.get());
-    add_drops(c, out);
+    add_drops(c.drops, out);
 }
 
 v1::BackendState backend_state_to_proto(backend_state s) {
@@ -56,6 +56,7 @@ agent_status agent_state::get_stats(const v1::GetStatsRequest &req,
 
     std::lock_guard<std::mutex> lock(mu_);  // keeps the current snapshot alive (we are its writer)
     v1::Counters *total = resp->mutable_total();
+    if (dp_.main_lcore_drops) add_drops(dp_.main_lcore_drops, total);
     for (size_t i = 0; i < dp_.workers.size(); i++) {
         const agent_worker &w = dp_.workers[i];
         if (!w.pipeline) continue;

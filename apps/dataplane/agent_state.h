@@ -74,6 +74,12 @@ struct agent_datapath {
     int rcu_id = -1;
     /** How long publish() may wait for the workers before the call reports DEADLINE_EXCEEDED. */
     std::chrono::milliseconds publish_limit{1000};
+    /**
+     * Drops counted on the main lcore (slow path: to_host, no_neighbour,
+     * tx_full, no_mbuf, ...), drop_reason_count counters indexed by reason, or
+     * null. They join the totals of GetStats.
+     */
+    const counter *main_lcore_drops = nullptr;
     /** The connection table's clock (worker_loop's tsc_now_ms() in the daemon); required. */
     std::function<uint32_t()> now_ms;
 };

@@ -89,6 +89,27 @@ const char *type_name(Setting::Type t) {
     }
 }
 
+// Error messages quote values as written; a value may hold a newline or other control
+// bytes, and an error must stay one line. Escapes them (\n, \t, \xNN).
+std::string one_line(const std::string &message) {
+    std::string out;
+    out.reserve(message.size());
+    for (unsigned char c : message) {
+        if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (c < 0x20 || c == 0x7f) {
+            char buf[5];
+            std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+            out += buf;
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out;
+}
+
 // Reads settings of one parsed file and turns every problem into "FILE:LINE: key 'PATH': ...".
 class reader {
   public:
@@ -720,9 +741,9 @@ config_result load(const std::string *text, const std::string &name, const load_
     try {
         out.config = read_config(text, name, opt);
     } catch (const load_error &e) {
-        out.error = e.message;
+        out.error = one_line(e.message);
     } catch (const std::exception &e) {  // libconfig or std surprises: still one line
-        out.error = name + ": internal error while loading: " + e.what();
+        out.error = one_line(name + ": internal error while loading: " + e.what());
     }
     return out;
 }
@@ -743,9 +764,9 @@ profile_result load_profile(const std::string &path) {
     try {
         out.profile = read_profile(path);
     } catch (const load_error &e) {
-        out.error = e.message;
+        out.error = one_line(e.message);
     } catch (const std::exception &e) {
-        out.error = path + ": internal error while loading: " + e.what();
+        out.error = one_line(path + ": internal error while loading: " + e.what());
     }
     return out;
 }

@@ -225,6 +225,7 @@ int run_workers(const dataplane_config &config, const port_set &ports, rte_mempo
                                        &contexts[i]->counters.idle_rounds});
             adp.ports = agent_ports_of(config, ports);
             adp.rcu_id = static_cast<int>(n_workers + 1);
+            adp.main_lcore_drops = sp.counters().drops;
             adp.now_ms = tsc_now_ms;
             agent = std::make_unique<agent_state>(std::move(adp));
             server = std::make_unique<agent_server>(*agent);

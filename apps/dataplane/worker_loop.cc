@@ -79,8 +79,25 @@ void loop::flush(uint16_t port) {
 unsigned loop::poll_port(uint16_t port, uint32_t now_ms) {
     rte_mbuf *pkts[rx_burst_size];
     verdict out[rx_burst_size];
-    const uint16_t n = rte_eth_rx_burst(ctx_.port_ids[port], static_cast<uint16_t>(ctx_.index),
-                                        pkts, rx_burst_size);
+    uint16_t n = rte_eth_rx_burst(ctx_.port_ids[port], static_cast<uint16_t>(ctx_.index), pkts,
+                                  rx_burst_size);
+    if (n == 0) return 0;
+    // A NIC (or af_packet's kernel) that stripped an 802.1Q tag into the mbuf
+    // gets it put back, so the pipeline parses the frame as it was on the wire
+    // and the packet leaves with its tag (rewrite/eth.h keeps the layout).
+    for (uint16_t i = 0; i < n; i++) {
+        if (unlikely(pkts[i]->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED)) {
+            pkts[i]->ol_flags &= ~(RTE_MBUF_F_RX_VLAN_STRIPPED | RTE_MBUF_F_RX_VLAN);
+            if (rte_vlan_insert(&pkts[i]) != 0) {
+                // Not enough headroom: drop it rather than forward it untagged.
+                rte_pktmbuf_free(pkts[i]);
+                count_drop(w_, drop_reason::no_headroom);
+                pkts[i] = pkts[n - 1];
+                n--;
+                i--;
+            }
+        }
+    }
     if (n == 0) return 0;
     w_.process_burst(pkts, n, out, now_ms);
     unsigned n_slow = 0, n_resolve = 0;

@@ -163,7 +163,7 @@ private:
     uint32_t reply_hash_;
     uint32_t created_;
     uint32_t user_;
-    uint32_t reserved_[2];
+    [[maybe_unused]] uint32_t reserved_[2];
 };
 static_assert(sizeof(conn) == 2 * cache_line, "64 bytes per flow direction");
 

@@ -365,6 +365,15 @@ TEST(config, errors_in_an_included_file_name_that_file) {
         << r.error;
 }
 
+TEST(config, values_with_control_bytes_still_give_one_line) {
+    // Found by fuzz-config: a string value holding a newline made a two-line error.
+    config_result r = load_config_string("eal = { lcores = \"0-1\nworkers\"; };\n", "x.conf", options());
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error.find('\n'), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("'0-1\\nworkers'"), std::string::npos) << r.error;
+    EXPECT_EQ(r.error.rfind("x.conf:1: key 'eal.lcores'", 0), 0u) << r.error;
+}
+
 TEST(config, missing_file_is_one_line) {
     config_result r = load_config("/nonexistent/nlb.conf", options());
     ASSERT_FALSE(r.ok());
