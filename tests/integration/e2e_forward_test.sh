@@ -86,7 +86,8 @@ if e2e_has_agent && [ "$mode" = nat ]; then
 fi
 
 # UDP listeners (nat): a UDP echo on every backend answers with its name; 60 datagrams, each
-# from a new source port (a new flow), all answered and split 1:2:3.
+# from a new source port (a new flow), all answered (a lost datagram is retried on its flow,
+# as UDP clients do) and split 1:2:3.
 if e2e_has_agent && [ "$mode" = nat ]; then
     for i in 1 2 3; do
         ip netns exec "nlb-be$i" python3 -c '
@@ -113,13 +114,19 @@ import socket, sys
 vip = sys.argv[1]
 fam = socket.AF_INET6 if ":" in vip else socket.AF_INET
 for i in range(60):
+    # Like any UDP client (a DNS resolver), retry a lost datagram a few times from the
+    # same socket: the same flow, so the same backend.
     s = socket.socket(fam, socket.SOCK_DGRAM)
     s.settimeout(1.0)
-    try:
-        s.sendto(b"ping", (vip, 5353))
-        print(s.recvfrom(64)[0].decode())
-    except socket.timeout:
-        print("error")
+    answer = "error"
+    for attempt in range(3):
+        try:
+            s.sendto(b"ping", (vip, 5353))
+            answer = s.recvfrom(64)[0].decode()
+            break
+        except socket.timeout:
+            pass
+    print(answer)
     s.close()
 ' "$vip" >"$out"
         check_spread "$out" 1,2,3 60 "nat IPv$fam UDP: 60 datagrams on new flows"
