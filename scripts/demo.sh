@@ -16,7 +16,7 @@ echo "== datapath unit tests"
 meson test -C "$builddir" --suite unit --num-processes 2 | tail -n 8
 echo "== datapath benchmark (short run; full figures in bench/RESULTS.md)"
 "$builddir/bench/nlb-bench-datapath" --benchmark_min_time=0.05 \
-    --benchmark_filter='io_forward_baseline|nat_established/1024|new_connections' 2>&1 | grep -vE '^\*\*\*' || true
+    --benchmark_filter='io_forward_baseline/10000$|nat_established/10000$|new_connections' 2>&1 | grep -vE '^\*\*\*' || true
 
 echo "== lab: nlb-control + nlb-dataplane forwarding to three real backends (nat mode)"
 if [ "$(id -u)" -ne 0 ]; then
