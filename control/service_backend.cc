@@ -20,22 +20,6 @@ void require_id(const std::string &field, const std::string &value) {
     throw_if_invalid(std::move(v));
 }
 
-const std::set<std::string> bs_mutable = {"protocol",
-                                          "port",
-                                          "scheduler",
-                                          "session_persistence",
-                                          "persistence_timeout_seconds",
-                                          "drain_timeout_seconds",
-                                          "health_check",
-                                          "health_check.method",
-                                          "health_check.port",
-                                          "health_check.timeout_seconds",
-                                          "health_check.interval_seconds",
-                                          "health_check.unhealthy_threshold",
-                                          "health_check.healthy_threshold",
-                                          "health_check.normal_codes",
-                                          "health_check.path",
-                                          "server_group"};
 
 }  // namespace
 
@@ -147,7 +131,7 @@ grpc::Status control_service::UpdateBackendService(ctx *,
         v1::BackendService bs = before;
         violations v;
         auto applied =
-            merge_masked(in, req->update_mask(), bs_mutable, {"name", "load_balancer"}, &bs, v);
+            merge_masked(in, req->update_mask(), backend_service_mutable_paths(), {"name", "load_balancer"}, &bs, v);
         throw_if_invalid(std::move(v));
         // Rule 3: protocol and port are immutable; resending the same value is fine.
         if (bs.protocol() == v1::PROTOCOL_UNSPECIFIED) bs.set_protocol(before.protocol());

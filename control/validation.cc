@@ -266,4 +266,24 @@ violations validate_server_group(const v1::ServerGroup &sg, const std::string &p
     return out;
 }
 
+const std::set<std::string> &backend_service_mutable_paths() {
+    static const std::set<std::string> paths = {"protocol",
+                                                "port",
+                                                "scheduler",
+                                                "session_persistence",
+                                                "persistence_timeout_seconds",
+                                                "drain_timeout_seconds",
+                                                "health_check",
+                                                "health_check.method",
+                                                "health_check.port",
+                                                "health_check.timeout_seconds",
+                                                "health_check.interval_seconds",
+                                                "health_check.unhealthy_threshold",
+                                                "health_check.healthy_threshold",
+                                                "health_check.normal_codes",
+                                                "health_check.path",
+                                                "server_group"};
+    return paths;
+}
+
 }  // namespace nlb::control

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 
 namespace nlb::control {
@@ -69,6 +70,12 @@ void apply_listener_defaults(v1::Listener *l);
  * fields (normal_codes, path) given with a TCP health check are refused.
  */
 violations validate_backend_service(const v1::BackendService &bs, const std::string &prefix);
+
+/**
+ * The update-mask paths an UpdateBackendService may name (protocol and port are
+ * listed: sending the same value is accepted, a different one is refused, SPEC rule 3).
+ */
+const std::set<std::string> &backend_service_mutable_paths();
 /** Fills every unset field with its default; HTTP-only fields only for HTTP checks. */
 void apply_backend_service_defaults(v1::BackendService *bs);
 

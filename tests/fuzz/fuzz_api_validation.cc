@@ -154,22 +154,7 @@ void create_backend_service(const uint8_t *d, size_t n) {
 void update_backend_service(const uint8_t *d, size_t n) {
     v1::UpdateBackendServiceRequest req;
     if (!parse(&req, d, n)) return;
-    static const std::set<std::string> mutable_fields = {"protocol",
-                                                         "port",
-                                                         "scheduler",
-                                                         "session_persistence",
-                                                         "persistence_timeout_seconds",
-                                                         "drain_timeout_seconds",
-                                                         "health_check",
-                                                         "health_check.method",
-                                                         "health_check.port",
-                                                         "health_check.timeout_seconds",
-                                                         "health_check.interval_seconds",
-                                                         "health_check.unhealthy_threshold",
-                                                         "health_check.healthy_threshold",
-                                                         "health_check.normal_codes",
-                                                         "health_check.path",
-                                                         "server_group"};
+    const std::set<std::string> &mutable_fields = backend_service_mutable_paths();
     v1::BackendService bs = existing_bs();
     violations v;
     auto applied = merge_masked(req.backend_service(), req.update_mask(), mutable_fields,
