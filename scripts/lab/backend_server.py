@@ -6,6 +6,10 @@ GET /        -> 200, body "<name>\n"            (which backend answered)
 GET /health  -> 200, body "ok\n"                (health probes)
 anything else -> 404
 
+For the health tests, from loopback only (ip netns exec nlb-beN curl ...):
+POST /lab/health?status=CODE -> 200; from then on GET /health answers CODE
+(status=200 restores the default). From any other address POST is 404.
+
 Threaded (one thread per connection) and HTTP/1.1 with Content-Length on every
 answer, so concurrent and keep-alive connections work. Listens on [::]:PORT with
 IPV6_V6ONLY off, i.e. on every IPv4 and IPv6 address of its namespace.
@@ -34,11 +38,27 @@ class handler(http.server.BaseHTTPRequestHandler):
         if path == "/":
             self._answer(200, self.server.backend_name + "\n")
         elif path == "/health":
-            self._answer(200, "ok\n")
+            code = self.server.health_status
+            self._answer(code, "ok\n" if code == 200 else "health status %d\n" % code)
         else:
             self._answer(404, "not found\n")
 
     do_HEAD = do_GET
+
+    def do_POST(self):
+        path, _, query = self.path.partition("?")
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        host = self.client_address[0]
+        loopback = host in ("127.0.0.1", "::1", "::ffff:127.0.0.1")
+        params = dict(p.partition("=")[::2] for p in query.split("&") if p)
+        if loopback and path == "/lab/health" and params.get("status", "").isdigit() and \
+                100 <= int(params["status"]) <= 599:
+            self.server.health_status = int(params["status"])
+            self._answer(200, "health status %d\n" % self.server.health_status)
+        else:
+            self._answer(404, "not found\n")
 
     def log_message(self, fmt, *args):
         sys.stderr.write("%s %s\n" % (self.client_address[0], fmt % args))
@@ -61,6 +81,7 @@ def main():
     args = parser.parse_args()
     server = dual_stack_server(("::", args.port), handler)
     server.backend_name = args.name
+    server.health_status = 200
     sys.stderr.write("%s listening on [::]:%d\n" % (args.name, args.port))
     sys.stderr.flush()
     try:
