@@ -22,33 +22,8 @@ set -uo pipefail
 lab=$1 dataplane=$2 control=$3 nlbctl_bin=$4 agent=$5
 here=$(cd "$(dirname "$0")" && pwd)
 server_py=$(cd "$(dirname "$lab")" && pwd)/lab/backend_server.py
-if [ "$(id -u)" -ne 0 ]; then
-    echo "skipped: needs root (network namespaces, af_packet)"
-    exit 77
-fi
-for tool in ip ethtool curl flock python3; do
-    command -v "$tool" >/dev/null || { echo "skipped: needs '$tool'"; exit 77; }
-done
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
-readonly vip=198.18.1.1
-readonly csock=/run/nlb-lab/control.sock dsock=/run/nlb-lab/dataplane.sock
-hold=
-exec 9>>/run/lock/nlb-lab.lock  # the machine-wide lab lock (scripts/lab.sh)
-flock -w 300 9 || { echo "FAIL: the lab is busy"; exit 1; }
-export NLB_LAB_LOCKED=1 NLB_DATAPLANE=$dataplane NLB_CONTROL=$control NLB_DATAPLANE_ARGS=""
-finish() {
-    [ -n "$hold" ] && kill "$hold" 2>/dev/null
-    if [ "$failures" -gt 0 ]; then
-        echo "---- nlb-control log"; tail -n 30 /run/nlb-lab/control.log 2>/dev/null
-        echo "---- nlb-dataplane log"; tail -n 20 /run/nlb-lab/dataplane.log 2>/dev/null
-    fi
-    "$lab" down >/dev/null 2>&1
-}
-trap finish EXIT
-
-nlbctl() { "$nlbctl_bin" --server "unix:$csock" "$@"; }
+# Root and tool checks, lab lock, cleanup trap, nlbctl(): shared with the other control lab test.
+source "$here/control_lab_lib.sh"
 health_json() { nlbctl --output json backend-service health web --lb lab 2>/dev/null; }
 # ID -> "STATUS REASON" of that instance in the health view ("- -" if absent)
 inst() {
