@@ -9,6 +9,7 @@ packages=(
     libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
     libsqlite3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
     iproute2 ethtool tcpdump curl python3 python3-scapy openssl
+    nginx wrk nftables
 )
 
 missing=()
