@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * nlb-bench-wakeup: how long the worker loop (apps/dataplane/worker_loop) takes
+ * to forward a packet that arrives after a pause in traffic, with the idle
+ * back-off on, beside the same loop with the back-off off (always polling) as
+ * the baseline of the same run, and what the back-off saves while idle.
+ *
+ * One process, no NIC, no root: two net_ring ports, the real worker loop on
+ * its own thread, the real pipeline (NAT, a SYN of a new flow per sample).
+ * The driver thread waits GAP (nanosleep, so its CPU may idle as a quiet host's
+ * would), stamps the TSC, enqueues one SYN on port 0's RX ring and spins on
+ * port 1's TX ring until the forwarded packet is there. Latency = that time;
+ * wake-up cost = latency with back-off minus latency without, same gap.
+ *
+ * usage: nlb-bench-wakeup [--samples N] [--sleep-us N] [--deep-sleep-us N]
+ *                         [--deep-after-ms N] [--sleep-after-us N]
+ */
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "pipeline/testbed.h"
+#include "worker_loop.h"
+
+namespace nlb::dataplane {
+namespace {
+
+rte_mempool *pool() {
+    static rte_mempool *p = rte_pktmbuf_pool_create("wakeup_pool", 4095, 256, 0,
+                                                    RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+    return p;
+}
+
+void put16(uint8_t *p, uint16_t v) {
+    p[0] = static_cast<uint8_t>(v >> 8);
+    p[1] = static_cast<uint8_t>(v);
+}
+
+/** A TCP SYN 198.18.0.2:sport -> VIP:80 addressed to port 0's MAC. */
+rte_mbuf *syn(uint16_t sport) {
+    uint8_t f[60] = {};
+    std::memcpy(f, testbed::port_mac(0).addr_bytes, 6);
+    const uint8_t client[6] = {2, 0xcc, 0, 0, 0, 2};
+    std::memcpy(f + 6, client, 6);
+    put16(f + 12, 0x0800);
+    uint8_t *ip = f + 14;
+    ip[0] = 0x45;
+    put16(ip + 2, 40);
+    ip[8] = 64;
+    ip[9] = 6;
+    std::memcpy(ip + 12, testbed::addr("198.18.0.2").bytes, 4);
+    std::memcpy(ip + 16, testbed::vip(ip_family::v4).bytes, 4);
+    uint32_t s = 0;
+    for (int i = 0; i < 20; i += 2) s += uint32_t{ip[i]} << 8 | ip[i + 1];
+    while (s >> 16) s = (s & 0xffff) + (s >> 16);
+    put16(ip + 10, static_cast<uint16_t>(~s));
+    uint8_t *tcp = ip + 20;
+    put16(tcp, sport);
+    put16(tcp + 2, 80);
+    tcp[12] = 5 << 4;
+    tcp[13] = 0x02;
+    rte_mbuf *m = rte_pktmbuf_alloc(pool());
+    if (m) std::memcpy(rte_pktmbuf_append(m, 60), f, 60);
+    return m;
+}
+
+struct stats {
+    double p50, p90, p99, max;
+};
+
+stats summarise(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    auto at = [&](double q) { return v[std::min(v.size() - 1, static_cast<size_t>(q * v.size()))]; };
+    return {at(0.5), at(0.9), at(0.99), v.back()};
+}
+
+/** The worker loop on two ring ports, started and stopped per configuration. */
+class rig {
+  public:
+    explicit rig(const backoff_config &b) {
+        static int n = 0;
+        for (int p = 0; p < 2; p++) {
+            const std::string id = std::to_string(n) + "_" + std::to_string(p);
+            rx_[p] = rte_ring_create(("wk_rx" + id).c_str(), 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+            tx_[p] = rte_ring_create(("wk_tx" + id).c_str(), 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+            const int port = rte_eth_from_rings(("net_wk" + id).c_str(), &rx_[p], 1, &tx_[p], 1, 0);
+            if (port < 0) die("rte_eth_from_rings failed");
+            ids_[p] = static_cast<uint16_t>(port);
+            rte_eth_conf conf{};
+            if (rte_eth_dev_configure(ids_[p], 1, 1, &conf) != 0 ||
+                rte_eth_rx_queue_setup(ids_[p], 0, 64, 0, nullptr, pool()) != 0 ||
+                rte_eth_tx_queue_setup(ids_[p], 0, 64, 0, nullptr) != 0 ||
+                rte_eth_dev_start(ids_[p]) != 0) {
+                die("ring port set-up failed");
+            }
+        }
+        w_ = std::make_unique<worker>(0, tb_.dp);
+        ctx_.pipeline = w_.get();
+        ctx_.dp = &tb_.dp;
+        ctx_.n_ports = 2;
+        ctx_.port_ids[0] = ids_[0];
+        ctx_.port_ids[1] = ids_[1];
+        ctx_.stop = &stop_;
+        ctx_.backoff = b;
+        ctx_.index = 200 + static_cast<unsigned>(n);  // ring names derive from the index
+        std::string error;
+        if (!create_worker_rings(&ctx_, 256, &error)) die(error.c_str());
+        ctx_.index = 0;
+        n++;
+        tb_.publish({testbed::lab_service(ip_family::v4, fwd_mode::nat, sched_kind::wrr, 80, 3)});
+        thread_ = std::thread(worker_main, &ctx_);
+        // EAL pinned the main thread (and so this one) to one CPU: let the worker run on
+        // any CPU, so the driver's spinning does not delay its wake-ups.
+        cpu_set_t all;
+        CPU_ZERO(&all);
+        for (int c = 0; c < 64; c++) CPU_SET(c, &all);
+        pthread_setaffinity_np(thread_.native_handle(), sizeof(all), &all);
+    }
+    ~rig() {
+        stop_ = true;
+        thread_.join();
+        free_worker_rings(&ctx_);
+        for (int p = 0; p < 2; p++) {
+            rte_eth_dev_stop(ids_[p]);
+            rte_eth_dev_close(ids_[p]);
+            rte_mbuf *m;
+            for (rte_ring *r : {rx_[p], tx_[p]}) {
+                while (rte_ring_dequeue(r, reinterpret_cast<void **>(&m)) == 0) rte_pktmbuf_free(m);
+                rte_ring_free(r);
+            }
+        }
+    }
+
+    /** Microseconds from enqueueing a SYN to its forwarded copy on port 1; <0 = lost. */
+    double one(uint16_t sport) {
+        rte_mbuf *m = syn(sport);
+        if (!m) die("mempool empty");
+        const uint64_t hz = rte_get_tsc_hz();
+        const uint64_t t0 = rte_rdtsc();
+        if (rte_ring_enqueue(rx_[0], m) != 0) die("rx ring full");
+        rte_mbuf *out = nullptr;
+        while (rte_ring_dequeue(tx_[1], reinterpret_cast<void **>(&out)) != 0) {
+            if (rte_rdtsc() - t0 > hz) return -1;  // 1 s: lost
+        }
+        const uint64_t t1 = rte_rdtsc();
+        rte_pktmbuf_free(out);
+        return static_cast<double>(t1 - t0) * 1e6 / static_cast<double>(hz);
+    }
+
+    /** The worker thread's CPU time in seconds. */
+    double cpu_seconds() {
+        clockid_t c;
+        timespec ts{};
+        if (pthread_getcpuclockid(thread_.native_handle(), &c) != 0 || clock_gettime(c, &ts) != 0)
+            return 0;
+        return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+    }
+
+  private:
+    [[noreturn]] static void die(const char *what) {
+        std::fprintf(stderr, "nlb-bench-wakeup: %s\n", what);
+        std::exit(1);
+    }
+    testbed tb_;
+    rte_ring *rx_[2] = {}, *tx_[2] = {};
+    uint16_t ids_[2] = {};
+    worker_context ctx_;
+    std::unique_ptr<worker> w_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+void pause_us(uint64_t us) {
+    timespec ts{static_cast<time_t>(us / 1000000), static_cast<long>(us % 1000000) * 1000};
+    nanosleep(&ts, nullptr);
+}
+
+struct gap {
+    const char *name;
+    uint64_t us;
+    unsigned samples;
+};
+
+}  // namespace
+}  // namespace nlb::dataplane
+
+int main(int argc, char **argv) {
+    using namespace nlb::dataplane;
+    unsigned samples = 200;
+    backoff_config on;  // the daemon's defaults unless overridden
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const std::string a = argv[i];
+        const auto v = static_cast<uint32_t>(std::strtoul(argv[i + 1], nullptr, 10));
+        if (a == "--samples") samples = std::max(10u, v);
+        else if (a == "--sleep-us") on.sleep_us = v;
+        else if (a == "--deep-sleep-us") on.deep_sleep_us = v;
+        else if (a == "--deep-after-ms") on.deep_after_ms = v;
+        else if (a == "--sleep-after-us") on.sleep_after_us = v;
+        else {
+            std::fprintf(stderr, "nlb-bench-wakeup: unknown option %s\n", a.c_str());
+            return 2;
+        }
+    }
+    std::vector<std::string> args = {"nlb-bench-wakeup", "--no-huge", "--no-shconf", "--no-pci",
+                                     "-m", "256", "--log-level=lib.*:error", "-l", "0"};
+    std::vector<char *> eal_argv;
+    for (auto &a : args) eal_argv.push_back(a.data());
+    if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
+        std::fprintf(stderr, "nlb-bench-wakeup: EAL initialisation failed\n");
+        return 1;
+    }
+    backoff_config off = on;
+    off.enabled = false;
+    // The pause before each packet: none (traffic flowing), inside the light-sleep stage,
+    // and long enough for the deep-sleep stage (when there is one).
+    const uint64_t deep_gap_us = on.deep_after_ms ? (on.deep_after_ms + 20) * 1000ULL : 100000;
+    const gap gaps[] = {{"busy (no pause)", 0, samples * 5},
+                        {"pause 1 ms (light sleeps)", 1000, samples},
+                        {"pause after deep_after", deep_gap_us, std::max(10u, samples / 4)}};
+    std::printf("back-off: spin_polls %u, sleep after %u us, sleep %u us, deep after %u ms, "
+                "deep sleep %u us; %u CPUs\n",
+                on.spin_polls, on.sleep_after_us, on.sleep_us, on.deep_after_ms, on.deep_sleep_us,
+                std::thread::hardware_concurrency());
+    std::printf("%-28s %-9s %8s %8s %8s %8s\n", "pause before a packet", "back-off", "p50 us",
+                "p90 us", "p99 us", "max us");
+    uint16_t sport = 1024;
+    double idle_cpu[2] = {};
+    int lost = 0;
+    for (const gap &g : gaps) {
+        stats s[2];
+        for (int with = 0; with < 2; with++) {
+            rig r(with ? on : off);
+            pause_us(20000);
+            if (&g == &gaps[0]) {  // the idle CPU of each configuration, once
+                const double c0 = r.cpu_seconds();
+                pause_us(1000000);
+                idle_cpu[with] = (r.cpu_seconds() - c0) * 100.0;
+            }
+            std::vector<double> v;
+            for (unsigned i = 0; i < g.samples; i++) {
+                if (g.us) pause_us(g.us);
+                const double us = r.one(sport++);
+                if (sport < 1024) sport = 1024;
+                if (us < 0) {
+                    lost++;
+                    continue;
+                }
+                v.push_back(us);
+            }
+            if (v.empty()) {
+                std::fprintf(stderr, "nlb-bench-wakeup: every packet was lost\n");
+                return 1;
+            }
+            s[with] = summarise(v);
+            std::printf("%-28s %-9s %8.1f %8.1f %8.1f %8.1f\n", g.name, with ? "on" : "off (base)",
+                        s[with].p50, s[with].p90, s[with].p99, s[with].max);
+        }
+        std::printf("%-28s %-9s %8.1f %8.1f %8.1f %8.1f\n", "", "added", s[1].p50 - s[0].p50,
+                    s[1].p90 - s[0].p90, s[1].p99 - s[0].p99, s[1].max - s[0].max);
+    }
+    std::printf("idle worker CPU: %.1f %% with back-off, %.1f %% without (baseline); ratio %.2f\n",
+                idle_cpu[1], idle_cpu[0], idle_cpu[0] > 0 ? idle_cpu[1] / idle_cpu[0] : 0.0);
+    if (lost) std::printf("lost packets: %d\n", lost);
+    rte_eal_cleanup();
+    return lost ? 1 : 0;
+}
