@@ -36,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "datapath/traffic.h"
 #include "pipeline/testbed.h"
 #include "worker_loop.h"
 
@@ -48,36 +49,13 @@ rte_mempool *pool() {
     return p;
 }
 
-void put16(uint8_t *p, uint16_t v) {
-    p[0] = static_cast<uint8_t>(v >> 8);
-    p[1] = static_cast<uint8_t>(v);
-}
-
-/** A TCP SYN 198.18.0.2:sport -> VIP:80 addressed to port 0's MAC. */
-rte_mbuf *syn(uint16_t sport) {
-    uint8_t f[60] = {};
-    std::memcpy(f, testbed::port_mac(0).addr_bytes, 6);
-    const uint8_t client[6] = {2, 0xcc, 0, 0, 0, 2};
-    std::memcpy(f + 6, client, 6);
-    put16(f + 12, 0x0800);
-    uint8_t *ip = f + 14;
-    ip[0] = 0x45;
-    put16(ip + 2, 40);
-    ip[8] = 64;
-    ip[9] = 6;
-    std::memcpy(ip + 12, testbed::addr("198.18.0.2").bytes, 4);
-    std::memcpy(ip + 16, testbed::vip(ip_family::v4).bytes, 4);
-    uint32_t s = 0;
-    for (int i = 0; i < 20; i += 2) s += uint32_t{ip[i]} << 8 | ip[i + 1];
-    while (s >> 16) s = (s & 0xffff) + (s >> 16);
-    put16(ip + 10, static_cast<uint16_t>(~s));
-    uint8_t *tcp = ip + 20;
-    put16(tcp, sport);
-    put16(tcp + 2, 80);
-    tcp[12] = 5 << 4;
-    tcp[13] = 0x02;
+/** A TCP SYN of flow i to the VIP (bench/datapath/traffic.h), new per sample. */
+rte_mbuf *syn(uint32_t flow) {
+    static const std::vector<uint8_t> tmpl = nlb::bench::make_tcp_frame(RTE_TCP_SYN_FLAG);
     rte_mbuf *m = rte_pktmbuf_alloc(pool());
-    if (m) std::memcpy(rte_pktmbuf_append(m, 60), f, 60);
+    if (!m) return nullptr;
+    rte_pktmbuf_append(m, nlb::bench::tcp_frame_len);
+    nlb::bench::write_flow(m, tmpl.data(), flow);
     return m;
 }
 
@@ -149,8 +127,8 @@ class rig {
     }
 
     /** Microseconds from enqueueing a SYN to its forwarded copy on port 1; <0 = lost. */
-    double one(uint16_t sport) {
-        rte_mbuf *m = syn(sport);
+    double one(uint32_t flow) {
+        rte_mbuf *m = syn(flow);
         if (!m) die("mempool empty");
         const uint64_t hz = rte_get_tsc_hz();
         const uint64_t t0 = rte_rdtsc();
@@ -240,7 +218,7 @@ int main(int argc, char **argv) {
                 std::thread::hardware_concurrency());
     std::printf("%-28s %-9s %8s %8s %8s %8s\n", "pause before a packet", "back-off", "p50 us",
                 "p90 us", "p99 us", "max us");
-    uint16_t sport = 1024;
+    uint32_t flow = 1;
     double idle_cpu[2] = {};
     int lost = 0;
     for (const gap &g : gaps) {
@@ -256,8 +234,7 @@ int main(int argc, char **argv) {
             std::vector<double> v;
             for (unsigned i = 0; i < g.samples; i++) {
                 if (g.us) pause_us(g.us);
-                const double us = r.one(sport++);
-                if (sport < 1024) sport = 1024;
+                const double us = r.one(flow++);
                 if (us < 0) {
                     lost++;
                     continue;
