@@ -24,7 +24,9 @@
 #
 # Usage (as root; from the repository root or anywhere):
 #   bench/testpmd-memif.sh [--build DIR] [--flows "1000 1000000"] [--modes "nat dsr tunnel"]
-#                          [--rounds R] [--warmup S] [--window S] [--no-baseline]
+#                          [--rounds R] [--warmup S] [--window S] [--no-baseline] [--nice N]
+# --nice N runs the generator and both DUTs at that nice level (e.g. -10 on a machine
+# busy with other work, so the busy-polling lcores get their CPU; the same for both).
 # Prints one line per run and a table of Mpps, baseline and ratio. Exit 0 when every run
 # produced a rate, 1 when one failed, 2 on a usage error, 77 when something it needs is
 # missing (a clear message says what). Cleans up processes, memif sockets, pcaps and the
@@ -39,9 +41,10 @@ rounds=3
 warmup=""
 window=5
 baseline=1
+nice_level=0
 
 usage() {
-    sed -n '3,31p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '3,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'
     exit 2
 }
 die_usage() { echo "testpmd-memif: $*" >&2; exit 2; }
@@ -57,6 +60,7 @@ while [ $# -gt 0 ]; do
         --warmup) warmup=${2:?}; shift 2 ;;
         --window) window=${2:?}; shift 2 ;;
         --no-baseline) baseline=0; shift ;;
+        --nice) nice_level=${2:?}; shift 2 ;;
         -h|--help) usage ;;
         *) die_usage "unknown argument '$1' (see --help)" ;;
     esac
@@ -70,6 +74,8 @@ for m in $modes; do
 done
 is_uint "$rounds" && [ "$rounds" -ge 1 ] && [ "$rounds" -le 16 ] || die_usage "--rounds: '$rounds' not in 1..16"
 is_uint "$window" && [ "$window" -ge 1 ] && [ "$window" -le 60 ] || die_usage "--window: '$window' not in 1..60"
+[[ "$nice_level" =~ ^-?[0-9]+$ ]] && [ "$nice_level" -ge -20 ] && [ "$nice_level" -le 19 ] ||
+    die_usage "--nice: '$nice_level' not in -20..19"
 [ -z "$warmup" ] || { is_uint "$warmup" && [ "$warmup" -le 60 ]; } || die_usage "--warmup: '$warmup' not in 0..60"
 
 [ "$(id -u)" -eq 0 ] || skip "needs root (DPDK EAL with --no-huge, memif sockets)"
@@ -154,7 +160,7 @@ ports = (
     ipv4 = "198.19.0.1/24"; }
 );
 EOF
-    "$dataplane" --config "$tmp/nlb.conf" --drivers-cfg "$repo/drivers-cfg" --no-backoff \
+    ${NLB_BENCH_DUT_WRAP:-} nice -n "$nice_level" "$dataplane" --config "$tmp/nlb.conf" --drivers-cfg "$repo/drivers-cfg" --no-backoff \
         --service "vip=$vip,port=80,proto=tcp,mode=$mode,sched=wrr,backend=198.19.0.11/$bport/1,backend=198.19.0.12/$bport/1" \
         >"$tmp/dut.log" 2>&1 &
     pids+=($!)
@@ -167,7 +173,7 @@ EOF
 # start_iofwd: the baseline, testpmd io-forward between the same two memif links.
 start_iofwd() {
     rm -f "$sock_client" "$sock_backend"
-    "$testpmd" --lcores=0@0,1@1 --main-lcore=0 --no-huge -m 512 --file-prefix="$prefix-fwd" --no-pci \
+    nice -n "$nice_level" "$testpmd" --lcores=0@0,1@1 --main-lcore=0 --no-huge -m 512 --file-prefix="$prefix-fwd" --no-pci \
         --vdev="net_memif0,role=server,id=0,socket=$sock_client,$memif_args,mac=$nlb_client_mac" \
         --vdev="net_memif1,role=server,id=1,socket=$sock_backend,$memif_args,mac=$nlb_backend_mac" \
         -- --forward-mode=io --port-topology=paired --rxq=1 --txq=1 --nb-cores=1 \
@@ -180,15 +186,20 @@ start_iofwd() {
     sleep 1
 }
 
-# run_generator FLOWS WARMUP: replays the pcaps into the DUT and prints
-# "RX_PPS OFFERED_PPS" of the measurement window.
+# run_generator FLOWS WARMUP KIND: replays the pcaps into the DUT (KIND nlb or io) and
+# writes "RX_PPS OFFERED_PPS ATTEMPTED_PPS" of the measurement window to $tmp/rate
+# (attempted: what the generator read from the pcap; above offered when the DUT's ring
+# was full). Stops the DUT itself, after the generator stopped sending and before it
+# disconnects: a memif peer vanishing under traffic can crash the other side (DPDK 22.11
+# net_memif unmaps the rings from its interrupt thread while a worker transmits).
 run_generator() {
-    local flows=$1 wu=$2 pkts mbufs mem
+    local flows=$1 wu=$2 kind=$3 pkts mbufs mem
+    rm -f "$tmp/rate" "$tmp/totals"
     pkts=$((flows * (rounds + 1)))
     mbufs=$((pkts + 65536))
     mem=$((512 + mbufs * 512 / 1048576))
     rm -f "$tmp/cmd" && mkfifo "$tmp/cmd"
-    stdbuf -o0 "$testpmd" --lcores=0@0,1@0 --main-lcore=0 --no-huge -m "$mem" --file-prefix="$prefix-gen" --no-pci \
+    nice -n "$nice_level" stdbuf -o0 "$testpmd" --lcores=0@0,1@0 --main-lcore=0 --no-huge -m "$mem" --file-prefix="$prefix-gen" --no-pci \
         --vdev="net_pcap0,rx_pcap=$tmp/traffic-$flows.pcap,infinite_rx=1" \
         --vdev="net_memif0,role=client,id=0,socket=$sock_client,$memif_args,mac=$gen_client_mac" \
         --vdev="net_pcap1,rx_pcap=$tmp/arp.pcap" \
@@ -218,22 +229,24 @@ run_generator() {
     fi
     echo "start" >&3
     sleep "$wu"
-    echo "show port stats 3" >&3
-    echo "show port stats 1" >&3
+    echo "show port stats all" >&3
     sleep "$window"
-    echo "show port stats 3" >&3
-    echo "show port stats 1" >&3
+    echo "show port stats all" >&3
     sleep 0.5
     echo "stop" >&3
+    sleep 1
+    [ "$kind" != nlb ] || nlb_totals >"$tmp/totals"
+    stop_pid "$dut_pid"
     echo "quit" >&3
     exec 3>&-
     for i in $(seq 60); do kill -0 "$gen" 2>/dev/null || break; sleep 0.5; done
     stop_pid "$gen"
-    # Last Rx-pps of port 3 and last Tx-pps of port 1 (the second show of each).
+    # Last Rx-pps of ports 3 and 0 and last Tx-pps of port 1 (the window's show).
     awk '/NIC statistics for port/ { port = $6 }
          /Rx-pps:/ && port == 3 { rx = $2 }
+         /Rx-pps:/ && port == 0 { at = $2 }
          /Tx-pps:/ && port == 1 { tx = $2 }
-         END { if (rx == "" || tx == "") exit 1; print rx, tx }' "$tmp/gen.log"
+         END { if (rx == "" || tx == "" || at == "") exit 1; print rx, tx, at }' "$tmp/gen.log" >"$tmp/rate"
 }
 
 # nlb_totals: nlb-agent's total counters in one line (packets, connections, drops).
@@ -260,18 +273,18 @@ for flows in $flows_list; do
         --vip "$vip" --port 80 --dst-mac "$nlb_client_mac" --src-mac "$gen_client_mac" >/dev/null
     base=""
     if [ "$baseline" -eq 1 ]; then
-        if start_iofwd && r=$(run_generator "$flows" "$wu"); then
-            base=${r% *}
-            log "flows $flows testpmd-io: $(mpps "$base") Mpps (offered $(mpps "${r#* }"))"
+        if start_iofwd && run_generator "$flows" "$wu" io; then
+            read -r base offered attempted <"$tmp/rate"
+            log "flows $flows testpmd-io: $(mpps "$base") Mpps (offered $(mpps "$offered"), generator read $(mpps "$attempted"))"
         else
             log "flows $flows testpmd-io: no rate"; fail=1
         fi
         stop_pid "$dut_pid"
     fi
     for mode in $modes; do
-        if start_nlb "$mode" "$flows" && r=$(run_generator "$flows" "$wu"); then
-            rate=${r% *}
-            log "flows $flows nlb-$mode: $(mpps "$rate") Mpps (offered $(mpps "${r#* }")); nlb: $(nlb_totals)"
+        if start_nlb "$mode" "$flows" && run_generator "$flows" "$wu" nlb; then
+            read -r rate offered attempted <"$tmp/rate"
+            log "flows $flows nlb-$mode: $(mpps "$rate") Mpps (offered $(mpps "$offered"), generator read $(mpps "$attempted")); nlb: $(cat "$tmp/totals")"
             if [ -n "$base" ] && [ "$base" -gt 0 ]; then
                 results+=("$(printf '%-7s %9s %10s %12s %7s' "$mode" "$flows" "$(mpps "$rate")" "$(mpps "$base")" \
                     "$(awk -v a="$rate" -v b="$base" 'BEGIN { printf "%.2f", a / b }')")")
