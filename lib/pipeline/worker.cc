@@ -113,6 +113,7 @@ void worker::process_burst(rte_mbuf **pkts, uint16_t n, verdict *out, uint32_t n
             // refreshed when a packet starts a new 1.024 s period of the flow.
             const bool new_period = (now_ms >> 10) != (c->last_seen_ms() >> 10);
             ct.on_packet(c, dir, s.meta.tcp_flags, now_ms);
+            if (c->owner() == index_) track_active(*c);
             const snapshot_service &svc = snap->services[c->service()];
             if (svc.persistence_timeout_s && dir == conn_dir::original && new_period) {
                 dp_.persist->touch(s.meta.key.src, svc.index,
@@ -371,6 +372,21 @@ void worker::emit_group(const snapshot &snap, rte_mbuf **pkts, const uint8_t *id
             // dsr: the IP packet is untouched; only the Ethernet addresses change.
             finish_l2(m, i, b.addr, F, out);
         }
+    }
+}
+
+void worker::track_active(const conn &c) {
+    const tcp_state st = c.state();
+    const bool open = st == tcp_state::syn_recv || st == tcp_state::established ||
+                      st == tcp_state::fin_wait || st == tcp_state::udp;
+    const bool counted = (c.flags() & conn_flag_counted) != 0;
+    if (open == counted) return;
+    if (open) {  // a new SYN started a closed connection over
+        dp_.conns->set_flags(&c, conn_flag_counted);
+        sched_.counts().opened(c.backend());
+    } else {  // FINs from both sides, or an RST: closed, though the entry lives on a while
+        dp_.conns->clear_flags(&c, conn_flag_counted);
+        sched_.counts().closed(c.backend());
     }
 }
 

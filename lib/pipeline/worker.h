@@ -161,7 +161,11 @@ public:
     const backend_counters &backend(uint32_t slot) const { return backends_[slot]; }
     uint32_t max_services() const { return dp_.max_services; }
     uint32_t max_backends() const { return dp_.max_backends; }
-    /** The worker's active connections to a backend (for WLC and stats). */
+    /**
+     * The worker's active connections to a backend (for WLC, stats and the end of a drain):
+     * those it owns in syn_recv, established or fin_wait (or UDP), i.e. not yet closed by
+     * FINs from both sides or an RST.
+     */
     uint32_t active(backend_ref ref) const { return sched_.counts().active(ref.index, ref.generation); }
 
 private:
@@ -183,6 +187,8 @@ private:
     bool classify_local(const snapshot *snap, uint16_t i, verdict *out);
     conn *new_connection(const snapshot &snap, uint16_t i, rte_mbuf *m, verdict *out, uint32_t now_ms);
     void reset_flow(rte_mbuf *m, uint16_t i, verdict *out);
+    /** Owner only: counts c as active or not after its state changed (see active()). */
+    void track_active(const conn &c);
     void finish_l2(rte_mbuf *m, uint16_t i, const ip_addr &dst, ip_family f, verdict *out);
     bool resolve_l2(const ip_addr &dst, ip_family f, next_hop *nh, rte_ether_addr *mac);
 

@@ -339,6 +339,52 @@ TEST_F(worker_test, idle_connections_expire_and_release_wlc_counts) {
     for (uint32_t k = 0; k < 3; k++) EXPECT_EQ(w->active(snap->ref_of(snap->services[0].slots[k])), 0u);
 }
 
+TEST_F(worker_test, closed_connections_stop_counting_as_active) {
+    // One backend, so every connection counts on the same slot.
+    publish({testbed::lab_service(ip_family::v4, fwd_mode::nat, sched_kind::wlc, 80, 1)});
+    const snapshot *snap = tb->snapshots->current();
+    const backend_ref ref = snap->ref_of(snap->services[0].slots[0]);
+    frame_spec a;  // closes with FINs from both sides
+    a.sport = 41000;
+    const result r = send(a, 1000);
+    ASSERT_EQ(r.v.act, action::tx);
+    const std::string backend = dst_of(r);
+    frame_spec b = a;  // stays open
+    b.sport = 41001;
+    ASSERT_EQ(send(b, 1000).v.act, action::tx);
+    EXPECT_EQ(w->active(ref), 2u);
+    frame_spec ack = a;
+    ack.tcp_flags = wire::tcp_ack;
+    send(ack, 1001);
+    frame_spec fin = a;
+    fin.tcp_flags = wire::tcp_fin | wire::tcp_ack;
+    send(fin, 1002);
+    EXPECT_EQ(w->active(ref), 2u) << "half closed (fin_wait) still counts";
+    frame_spec reply_fin;
+    reply_fin.src = backend.c_str();
+    reply_fin.dst = "198.18.0.2";
+    reply_fin.sport = 8080;
+    reply_fin.dport = 41000;
+    reply_fin.tcp_flags = wire::tcp_fin | wire::tcp_ack;
+    ASSERT_EQ(send(reply_fin, 1003).v.act, action::tx);
+    EXPECT_EQ(w->active(ref), 1u) << "FINs from both sides: closed";
+    send(ack, 1004);
+    EXPECT_EQ(w->active(ref), 1u) << "the last ACK does not count it again";
+    // A new SYN on the closed pair starts it over: active again; an RST closes it.
+    ASSERT_EQ(send(a, 2000).v.act, action::tx);
+    EXPECT_EQ(w->active(ref), 2u);
+    frame_spec rst = a;
+    rst.tcp_flags = wire::tcp_rst;
+    send(rst, 2001);
+    EXPECT_EQ(w->active(ref), 1u) << "RST: closed";
+    // Expiring the closed entry does not count it off a second time.
+    EXPECT_EQ(w->expire(2001 + 11 * 1000, 4096), 1u) << "CLOSE lives 10 s";
+    EXPECT_EQ(tb->conns->size(), 1u);
+    EXPECT_EQ(w->active(ref), 1u);
+    EXPECT_EQ(w->expire(1000 + 31 * 1000, 4096), 1u) << "b: SYN_RECV lives 30 s";
+    EXPECT_EQ(w->active(ref), 0u);
+}
+
 TEST_F(worker_test, local_and_unwanted_packets_get_their_verdicts) {
     publish({testbed::lab_service(ip_family::v4, fwd_mode::nat, sched_kind::wrr, 80)});
     frame_spec s;
