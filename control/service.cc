@@ -110,9 +110,9 @@ void control_service::check_placement(const v1::LoadBalancer &lb, const v1::Serv
 
 // ---------------------------------------------------------------- load balancers
 
-grpc::Status control_service::CreateLoadBalancer(ctx *, const v1::CreateLoadBalancerRequest *req,
+grpc::Status control_service::CreateLoadBalancer(ctx *c, const v1::CreateLoadBalancerRequest *req,
                                                  v1::LoadBalancer *out) {
-    return run([&] {
+    return run_change(c, [&] {
         violations v;
         check_id("load_balancer_id", req->load_balancer_id(), v);
         auto more = validate_load_balancer(req->load_balancer(), "load_balancer");
@@ -156,9 +156,9 @@ grpc::Status control_service::ListLoadBalancers(ctx *, const v1::ListLoadBalance
     });
 }
 
-grpc::Status control_service::UpdateLoadBalancer(ctx *, const v1::UpdateLoadBalancerRequest *req,
+grpc::Status control_service::UpdateLoadBalancer(ctx *c, const v1::UpdateLoadBalancerRequest *req,
                                                  v1::LoadBalancer *out) {
-    return run([&] {
+    return run_change(c, [&] {
         require_id("load_balancer.name", req->load_balancer().name());
         store::transaction tx(store_);
         const v1::LoadBalancer before = must_lb(req->load_balancer().name());
@@ -187,9 +187,9 @@ grpc::Status control_service::UpdateLoadBalancer(ctx *, const v1::UpdateLoadBala
     });
 }
 
-grpc::Status control_service::DeleteLoadBalancer(ctx *, const v1::DeleteLoadBalancerRequest *req,
+grpc::Status control_service::DeleteLoadBalancer(ctx *c, const v1::DeleteLoadBalancerRequest *req,
                                                  google::protobuf::Empty *) {
-    return run([&] {
+    return run_change(c, [&] {
         require_id("name", req->name());
         store::transaction tx(store_);
         must_lb(req->name());
@@ -205,9 +205,9 @@ grpc::Status control_service::DeleteLoadBalancer(ctx *, const v1::DeleteLoadBala
 
 // ---------------------------------------------------------------- listeners
 
-grpc::Status control_service::CreateListener(ctx *, const v1::CreateListenerRequest *req,
+grpc::Status control_service::CreateListener(ctx *c, const v1::CreateListenerRequest *req,
                                              v1::Listener *out) {
-    return run([&] {
+    return run_change(c, [&] {
         violations v;
         check_id("load_balancer", req->load_balancer(), v);
         check_id("listener_id", req->listener_id(), v);
@@ -264,9 +264,9 @@ grpc::Status control_service::ListListeners(ctx *, const v1::ListListenersReques
     });
 }
 
-grpc::Status control_service::UpdateListener(ctx *, const v1::UpdateListenerRequest *req,
+grpc::Status control_service::UpdateListener(ctx *c, const v1::UpdateListenerRequest *req,
                                              v1::Listener *out) {
-    return run([&] {
+    return run_change(c, [&] {
         const auto &in = req->listener();
         require_id("listener.load_balancer", in.load_balancer());
         require_id("listener.name", in.name());
@@ -300,9 +300,9 @@ grpc::Status control_service::UpdateListener(ctx *, const v1::UpdateListenerRequ
     });
 }
 
-grpc::Status control_service::DeleteListener(ctx *, const v1::DeleteListenerRequest *req,
+grpc::Status control_service::DeleteListener(ctx *c, const v1::DeleteListenerRequest *req,
                                              google::protobuf::Empty *) {
-    return run([&] {
+    return run_change(c, [&] {
         require_id("load_balancer", req->load_balancer());
         require_id("name", req->name());
         store::transaction tx(store_);

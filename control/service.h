@@ -12,6 +12,7 @@
 #include "api_error.h"
 #include "instance_status.h"
 #include "nlb.grpc.pb.h"
+#include "rate_limit.h"
 #include "store.h"
 
 #include <functional>
@@ -80,6 +81,12 @@ class control_service final : public v1::LoadBalancing::Service {
     grpc::Status ListConnections(ctx *, const v1::ListConnectionsRequest *,
                                  v1::ListConnectionsResponse *) override;
 
+    /**
+     * Every call that changes the desired state first takes a token from
+     * `limiter` (nullptr or a disabled limiter: no limit). Call before serving.
+     */
+    void set_rate_limiter(rate_limiter *limiter) { limiter_ = limiter; }
+
     /** Opaque page token for a list that continues after `last_name`. */
     static std::string page_token(const std::string &last_name);
     /** The name a page token continues after; throws INVALID_ARGUMENT on a bad token. */
@@ -98,6 +105,16 @@ class control_service final : public v1::LoadBalancing::Service {
         } catch (const store_error &e) {
             return grpc::Status(grpc::StatusCode::INTERNAL, e.what());
         }
+    }
+
+    /** run() for a call that changes the state: the caller's rate limit first (c may be null). */
+    template <class F>
+    grpc::Status run_change(ctx *c, F &&f) {
+        if (limiter_ && c) {
+            auto st = limiter_->admit(*c);
+            if (!st.ok()) return st;
+        }
+        return run(std::forward<F>(f));
     }
 
     v1::LoadBalancer must_lb(const std::string &name);
@@ -125,6 +142,7 @@ class control_service final : public v1::LoadBalancing::Service {
     store &store_;
     instance_status_source &health_;
     std::function<int64_t()> now_unix_;
+    rate_limiter *limiter_ = nullptr;
 };
 
 }  // namespace nlb::control

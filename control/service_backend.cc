@@ -65,10 +65,10 @@ v1::InstanceHealth control_service::member_health(const v1::BackendService &bs,
     return h;
 }
 
-grpc::Status control_service::CreateBackendService(ctx *,
+grpc::Status control_service::CreateBackendService(ctx *c,
                                                    const v1::CreateBackendServiceRequest *req,
                                                    v1::BackendService *out) {
-    return run([&] {
+    return run_change(c, [&] {
         violations v;
         check_id("load_balancer", req->load_balancer(), v);
         check_id("backend_service_id", req->backend_service_id(), v);
@@ -119,10 +119,10 @@ grpc::Status control_service::ListBackendServices(ctx *, const v1::ListBackendSe
     });
 }
 
-grpc::Status control_service::UpdateBackendService(ctx *,
+grpc::Status control_service::UpdateBackendService(ctx *c,
                                                    const v1::UpdateBackendServiceRequest *req,
                                                    v1::BackendService *out) {
-    return run([&] {
+    return run_change(c, [&] {
         const auto &in = req->backend_service();
         require_id("backend_service.load_balancer", in.load_balancer());
         require_id("backend_service.name", in.name());
@@ -164,10 +164,10 @@ grpc::Status control_service::UpdateBackendService(ctx *,
     });
 }
 
-grpc::Status control_service::DeleteBackendService(ctx *,
+grpc::Status control_service::DeleteBackendService(ctx *c,
                                                    const v1::DeleteBackendServiceRequest *req,
                                                    google::protobuf::Empty *) {
-    return run([&] {
+    return run_change(c, [&] {
         require_id("load_balancer", req->load_balancer());
         require_id("name", req->name());
         store::transaction tx(store_);
@@ -187,9 +187,9 @@ grpc::Status control_service::DeleteBackendService(ctx *,
     });
 }
 
-grpc::Status control_service::SetServerGroup(ctx *, const v1::SetServerGroupRequest *req,
+grpc::Status control_service::SetServerGroup(ctx *c, const v1::SetServerGroupRequest *req,
                                              v1::BackendService *out) {
-    return run([&] {
+    return run_change(c, [&] {
         violations v;
         check_id("load_balancer", req->load_balancer(), v);
         check_id("backend_service", req->backend_service(), v);

@@ -21,6 +21,17 @@ void require_id(const std::string &field, const std::string &value) {
     throw_if_invalid(std::move(v));
 }
 
+/**
+ * Refuses a request with more instances than a group may hold before looking
+ * at any of them (so 100 000 instances cost no per-instance work or error text).
+ */
+void too_many_instances(const std::string &field, int count) {
+    if (count > max_instances)
+        throw invalid_argument(field, std::to_string(count) + " instances given: a server group " +
+                                          "holds at most " + std::to_string(max_instances) +
+                                          " instances");
+}
+
 bool has_id(const v1::ServerGroup &sg, const std::string &id) {
     for (const auto &in : sg.instances())
         if (in.id() == id) return true;
@@ -39,9 +50,10 @@ void control_service::instances_left(const v1::ServerGroup &sg,
     }
 }
 
-grpc::Status control_service::CreateServerGroup(ctx *, const v1::CreateServerGroupRequest *req,
+grpc::Status control_service::CreateServerGroup(ctx *c, const v1::CreateServerGroupRequest *req,
                                                 v1::ServerGroup *out) {
-    return run([&] {
+    return run_change(c, [&] {
+        too_many_instances("server_group.instances", req->server_group().instances_size());
         violations v;
         check_id("server_group_id", req->server_group_id(), v);
         auto more = validate_server_group(req->server_group(), "server_group");
@@ -128,9 +140,10 @@ grpc::Status control_service::ListServerGroups(ctx *, const v1::ListServerGroups
     });
 }
 
-grpc::Status control_service::UpdateServerGroup(ctx *, const v1::UpdateServerGroupRequest *req,
+grpc::Status control_service::UpdateServerGroup(ctx *c, const v1::UpdateServerGroupRequest *req,
                                                 v1::ServerGroup *out) {
-    return run([&] {
+    return run_change(c, [&] {
+        too_many_instances("server_group.instances", req->server_group().instances_size());
         require_id("server_group.name", req->server_group().name());
         store::transaction tx(store_);
         const auto before = must_sg(req->server_group().name());
@@ -167,9 +180,9 @@ grpc::Status control_service::UpdateServerGroup(ctx *, const v1::UpdateServerGro
     });
 }
 
-grpc::Status control_service::DeleteServerGroup(ctx *, const v1::DeleteServerGroupRequest *req,
+grpc::Status control_service::DeleteServerGroup(ctx *c, const v1::DeleteServerGroupRequest *req,
                                                 google::protobuf::Empty *) {
-    return run([&] {
+    return run_change(c, [&] {
         require_id("name", req->name());
         store::transaction tx(store_);
         must_sg(req->name());
@@ -184,9 +197,10 @@ grpc::Status control_service::DeleteServerGroup(ctx *, const v1::DeleteServerGro
     });
 }
 
-grpc::Status control_service::AddInstances(ctx *, const v1::AddInstancesRequest *req,
+grpc::Status control_service::AddInstances(ctx *c, const v1::AddInstancesRequest *req,
                                            v1::ServerGroup *out) {
-    return run([&] {
+    return run_change(c, [&] {
+        too_many_instances("instances", req->instances_size());
         require_id("server_group", req->server_group());
         if (req->instances_size() == 0)
             throw invalid_argument("instances", "at least one instance is required");
@@ -222,9 +236,9 @@ grpc::Status control_service::AddInstances(ctx *, const v1::AddInstancesRequest 
     });
 }
 
-grpc::Status control_service::RemoveInstances(ctx *, const v1::RemoveInstancesRequest *req,
+grpc::Status control_service::RemoveInstances(ctx *c, const v1::RemoveInstancesRequest *req,
                                               v1::ServerGroup *out) {
-    return run([&] {
+    return run_change(c, [&] {
         violations v;
         check_id("server_group", req->server_group(), v);
         if (req->instance_ids_size() == 0)

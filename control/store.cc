@@ -3,6 +3,7 @@
 
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -114,10 +115,46 @@ void make_parent_dir(const std::string &path) {
         throw store_error("cannot create directory " + dir + ": " + std::strerror(errno));
 }
 
+/**
+ * The checks that need no SQLite: the file and its directory exist (or may be
+ * created), and this process may read and write both. access() also reports a
+ * read-only file system (EROFS) and an immutable file (EPERM) to root.
+ */
+void check_file(const std::string &path, store::if_missing missing) {
+    auto slash = path.rfind('/');
+    std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    struct stat sb;
+    if (stat(path.c_str(), &sb) != 0) {
+        if (errno != ENOENT) throw store_error("cannot use " + path + ": " + std::strerror(errno));
+        if (missing == store::if_missing::fail)
+            throw store_error("state database " + path +
+                              " does not exist (deleted? a first start needs --init-state to "
+                              "create an empty one)");
+        if (access((path + "-wal").c_str(), F_OK) == 0)
+            throw store_error("state database " + path + " is missing but its write-ahead log " +
+                              path + "-wal is there: the database was deleted; restore it, or "
+                              "remove " + path + "-wal to start empty");
+        make_parent_dir(path);
+    } else {
+        if (!S_ISREG(sb.st_mode))
+            throw store_error("state database " + path + " is not a regular file");
+        if (sb.st_size == 0)
+            throw store_error("state database " + path +
+                              " is empty (0 bytes: truncated?); restore it, or remove it and "
+                              "start with --init-state for an empty state");
+        if (access(path.c_str(), R_OK | W_OK) != 0)
+            throw store_error("state database " + path + " is not writable: " +
+                              std::strerror(errno));
+    }
+    if (access(dir.c_str(), W_OK | X_OK) != 0)
+        throw store_error("state directory " + dir + " (of " + path + ") is not writable: " +
+                          std::strerror(errno));
+}
+
 }  // namespace
 
-std::unique_ptr<store> store::open(const std::string &path) {
-    make_parent_dir(path);
+std::unique_ptr<store> store::open(const std::string &path, if_missing missing) {
+    check_file(path, missing);
     sqlite3 *db = nullptr;
     int rc =
         sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
@@ -125,6 +162,10 @@ std::unique_ptr<store> store::open(const std::string &path) {
         std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
         sqlite3_close(db);
         throw store_error("cannot open " + path + ": " + msg);
+    }
+    if (sqlite3_db_readonly(db, "main") == 1) {
+        sqlite3_close(db);
+        throw store_error("state database " + path + " is not writable (opened read-only)");
     }
     std::unique_ptr<store> s(new store(db, path));
     try {
@@ -136,6 +177,20 @@ std::unique_ptr<store> store::open(const std::string &path) {
                 throw store_error("cannot switch to WAL journal mode");
         }
         s->exec("PRAGMA synchronous=FULL");
+        {
+            // A file cut short or overwritten in the middle: pages missing or malformed.
+            statement qc(db, "PRAGMA quick_check");
+            std::string problems;
+            while (qc.step()) {
+                std::string line = qc.text(0);
+                if (line == "ok") continue;
+                if (!problems.empty()) problems += "; ";
+                problems += line;
+                if (problems.size() > 200) break;
+            }
+            if (!problems.empty())
+                throw store_error("damaged (truncated or corrupt): " + problems);
+        }
         int tables = 0;
         bool has_version = false;
         {
@@ -156,6 +211,10 @@ std::unique_ptr<store> store::open(const std::string &path) {
                               std::to_string(schema_version) + ")");
         if (version < schema_version) s->migrate(version);
     } catch (const store_error &e) {
+        int code = sqlite3_errcode(db) & 0xff;
+        if (code == SQLITE_CORRUPT)
+            throw store_error("state database " + path + " is damaged (truncated or corrupt): " +
+                              e.what());
         throw store_error("state database " + path + ": " + e.what());
     }
     return s;

@@ -42,13 +42,26 @@ class store {
     /** Schema version this build writes; older databases are migrated on open. */
     static constexpr int schema_version = 2;
 
+    /** How open() treats a missing file. */
+    enum class if_missing {
+        create,  // create it (and its directory): a first start (nlb-control --init-state)
+        fail,    // throw: the file was deleted, or this is a first start without --init-state
+    };
+
     /**
-     * Opens the state database at `path`, creating it (and its directory) on
-     * first start and migrating an older schema. Throws store_error when the
-     * file cannot be opened, is not a SQLite database, is not an nlb state
-     * database, or has a newer schema than this build.
+     * Opens the state database at `path` and migrates an older schema. A
+     * missing file is created (with its directory) only with
+     * if_missing::create, and never while a write-ahead log `path`-wal of a
+     * deleted database is left. Throws store_error, naming the file, when it
+     * is missing (with if_missing::fail), empty (0 bytes: truncated), not a
+     * regular file, not readable and writable (mode, read-only file system,
+     * immutable), in a directory it cannot write to (the WAL files live
+     * there), not a SQLite database, damaged (PRAGMA quick_check fails, e.g.
+     * cut short), not an nlb state database, or of a newer schema than this
+     * build.
      */
-    static std::unique_ptr<store> open(const std::string &path);
+    static std::unique_ptr<store> open(const std::string &path,
+                                       if_missing missing = if_missing::create);
     ~store();
     store(const store &) = delete;
     store &operator=(const store &) = delete;

@@ -406,7 +406,7 @@ start_control() {
     local bin n
     bin=$(find_control) || true
     [ -n "$bin" ] || { log "no nlb-control binary (set NLB_CONTROL or build it)"; return 1; }
-    setsid "$bin" --listen "unix:$state_dir/control.sock" --state "$state_dir/control.db" \
+    setsid "$bin" --listen "unix:$state_dir/control.sock" --state "$state_dir/control.db" --init-state \
         --dataplane "unix:$state_dir/dataplane.sock" --probe-first-at-once \
         >"$state_dir/control.log" 2>&1 </dev/null 9<&- &
     echo $! >"$state_dir/control.pid"

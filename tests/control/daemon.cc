@@ -93,7 +93,7 @@ bool control_daemon::start() {
         std::string listen = "unix:" + socket_;
         std::string bin = control_binary();
         execl(bin.c_str(), bin.c_str(), "--listen", listen.c_str(), "--state", state_.c_str(),
-              "--log-level", "warn", static_cast<char *>(nullptr));
+              "--init-state", "--log-level", "warn", static_cast<char *>(nullptr));
         _exit(127);
     }
     auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(10);

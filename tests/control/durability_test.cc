@@ -271,7 +271,8 @@ TEST(durability, listens_on_tcp_and_unix_socket_at_once) {
     if (pid == 0) {
         freopen(log.c_str(), "w", stderr);
         execl(bin.c_str(), bin.c_str(), "--listen", "127.0.0.1:0", "--listen",
-              ("unix:" + sock).c_str(), "--state", state.c_str(), static_cast<char *>(nullptr));
+              ("unix:" + sock).c_str(), "--state", state.c_str(), "--init-state",
+              static_cast<char *>(nullptr));
         _exit(127);
     }
     std::string port;

@@ -158,6 +158,7 @@ class sync_test : public ::testing::Test {
                                       "unix:" + dir + "/control.sock",
                                       "--state",
                                       dir + "/state.db",
+                                      "--init-state",
                                       "--log-level",
                                       "debug"};
         if (with_dataplane) {
