@@ -18,7 +18,8 @@
 #
 # The rate is the receiver's port 3 Rx-pps from testpmd's `show port stats 3` taken at the
 # end of a fixed window after warm-up (testpmd computes it from its packet counters and
-# the TSC between the two calls). Same CPU pinning for both: the generator/receiver's
+# the TSC between the two calls). Every nlb run is paired with a baseline run just
+# before it (the ratio is of the pair). Same CPU pinning for both: the generator/receiver's
 # forwarding lcore and both DUT main lcores on CPU 0, the DUT's one forwarding lcore
 # (nlb worker / testpmd io lcore) on CPU 1. Everything runs with --no-huge.
 #
@@ -42,6 +43,7 @@ warmup=""
 window=5
 baseline=1
 nice_level=0
+burst=${NLB_BENCH_BURST:-64}
 
 usage() {
     sed -n '3,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'
@@ -205,7 +207,7 @@ run_generator() {
         --vdev="net_pcap1,rx_pcap=$tmp/arp.pcap" \
         --vdev="net_memif1,role=client,id=1,socket=$sock_backend,$memif_args,mac=$gen_backend_mac" \
         -- -i --forward-mode=io --port-topology=paired --rxq=1 --txq=1 --nb-cores=1 \
-        --mbuf-size=256 --total-num-mbufs="$mbufs" --no-flush-rx <"$tmp/cmd" >"$tmp/gen.log" 2>&1 &
+        --mbuf-size=256 --total-num-mbufs="$mbufs" --no-flush-rx --burst="$burst" <"$tmp/cmd" >"$tmp/gen.log" 2>&1 &
     local gen=$!
     pids+=($gen)
     exec 3>"$tmp/cmd"
@@ -227,6 +229,7 @@ run_generator() {
         log "generator: links did not come up:"; grep -iE 'error|fail|cannot' "$tmp/gen.log" | tail -5 >&2
         exec 3>&-; stop_pid "$gen"; return 1
     fi
+    echo "set fwd io retry" >&3
     echo "start" >&3
     sleep "$wu"
     echo "show port stats all" >&3
@@ -271,17 +274,18 @@ for flows in $flows_list; do
     log "writing $flows-flow pcap"
     "$pcapgen" traffic --out "$tmp/traffic-$flows.pcap" --flows "$flows" --rounds "$rounds" \
         --vip "$vip" --port 80 --dst-mac "$nlb_client_mac" --src-mac "$gen_client_mac" >/dev/null
-    base=""
-    if [ "$baseline" -eq 1 ]; then
-        if start_iofwd && run_generator "$flows" "$wu" io; then
-            read -r base offered attempted <"$tmp/rate"
-            log "flows $flows testpmd-io: $(mpps "$base") Mpps (offered $(mpps "$offered"), generator read $(mpps "$attempted"))"
-        else
-            log "flows $flows testpmd-io: no rate"; fail=1
-        fi
-        stop_pid "$dut_pid"
-    fi
     for mode in $modes; do
+        # Each nlb run has its own baseline run just before it: the machine's load drifts.
+        base=""
+        if [ "$baseline" -eq 1 ]; then
+            if start_iofwd && run_generator "$flows" "$wu" io; then
+                read -r base offered attempted <"$tmp/rate"
+                log "flows $flows testpmd-io: $(mpps "$base") Mpps (offered $(mpps "$offered"), generator read $(mpps "$attempted"))"
+            else
+                log "flows $flows testpmd-io: no rate"; fail=1
+            fi
+            stop_pid "$dut_pid"
+        fi
         if start_nlb "$mode" "$flows" && run_generator "$flows" "$wu" nlb; then
             read -r rate offered attempted <"$tmp/rate"
             log "flows $flows nlb-$mode: $(mpps "$rate") Mpps (offered $(mpps "$offered"), generator read $(mpps "$attempted")); nlb: $(cat "$tmp/totals")"
