@@ -265,6 +265,7 @@ mpps() { awk -v p="$1" 'BEGIN { printf "%.3f", p / 1e6 }'; }
 
 results=()
 fail=0
+log "work dir $tmp, DPDK file prefix $prefix-*"
 log "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')"
 "$pcapgen" arp --out "$tmp/arp.pcap" --target 198.19.0.1 \
     --backend 198.19.0.11=02:00:00:00:02:11 --backend 198.19.0.12=02:00:00:00:02:12 >/dev/null
