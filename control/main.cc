@@ -351,10 +351,11 @@ int main(int argc, char **argv) {
         log(level::info,
             "listening on " + listen[i] +
                 (listen[i].rfind("unix:", 0) == 0 ? std::string()
-                                                  : " (port " + std::to_string(ports[i]) + ")" +
+                                                  : " (port " + std::to_string(ports[i]) +
                                                         (tls_cert.empty() ? ""
                                                          : tls_client_ca.empty() ? ", TLS"
-                                                                                 : ", mutual TLS")));
+                                                                                 : ", mutual TLS") +
+                                                        ")"));
     }
     server->GetHealthCheckService()->SetServingStatus("nlb.v1.LoadBalancing", true);
     dataplane_health.store(server->GetHealthCheckService());

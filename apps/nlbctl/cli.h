@@ -23,6 +23,7 @@ namespace v1 = nlb::v1;
 
 struct options {
     std::string server;
+    std::string tls_ca, tls_cert, tls_key, tls_server_name;
     std::string output = "table";
     std::string name, lb, region, vpc, zone, type, protocol, mode, bs, sg, scheduler;
     std::string persistence, hc_method, hc_codes, hc_path, page_token, associable_lb;

@@ -1,13 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * nlbctl: the gRPC CLI of nlb-control.
- *   nlbctl [--server ADDR] [--output table|json] RESOURCE VERB ...
+ *   nlbctl [--server ADDR] [--tls-ca F [--tls-cert F --tls-key F]] [--output table|json]
+ *          RESOURCE VERB ...
  * Exit status: 0 on success, 1 on an API error ("CODE: message" on stderr),
  * 2 on a usage error. The server defaults to $NLB_SERVER, else 127.0.0.1:50051.
  */
 #include "cli.h"
 
+#include <grpc/support/log.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 
@@ -243,6 +249,38 @@ static void stats_commands(CLI::App &app) {
     });
 }
 
+/** gRPC's own log lines (e.g. a failed TLS handshake) stay out: errors are one line. */
+static void quiet_grpc_log(gpr_log_func_args *) {}
+
+/** The whole of a file named by `flag`; throws CLI::ValidationError when unreadable. */
+static std::string read_file(const std::string &flag, const std::string &path) {
+    std::ifstream f(path);
+    if (!f) throw CLI::ValidationError(flag, "cannot read " + path + ": " + std::strerror(errno));
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+/** Insecure, or TLS when any --tls-* flag is given (a unix: server is never TLS). */
+static std::shared_ptr<grpc::Channel> make_channel() {
+    bool tls = !o.tls_ca.empty() || !o.tls_cert.empty() || !o.tls_key.empty() ||
+               !o.tls_server_name.empty();
+    if (!tls) return grpc::CreateChannel(o.server, grpc::InsecureChannelCredentials());
+    if (o.tls_cert.empty() != o.tls_key.empty())
+        throw CLI::ValidationError("--tls-cert", "--tls-cert and --tls-key go together");
+    if (o.server.rfind("unix:", 0) == 0)
+        throw CLI::ValidationError("--tls-ca", "TLS is for TCP servers, not " + o.server);
+    grpc::SslCredentialsOptions ssl;
+    if (!o.tls_ca.empty()) ssl.pem_root_certs = read_file("--tls-ca", o.tls_ca);
+    if (!o.tls_cert.empty()) {
+        ssl.pem_cert_chain = read_file("--tls-cert", o.tls_cert);
+        ssl.pem_private_key = read_file("--tls-key", o.tls_key);
+    }
+    grpc::ChannelArguments args;
+    if (!o.tls_server_name.empty()) args.SetSslTargetNameOverride(o.tls_server_name);
+    return grpc::CreateCustomChannel(o.server, grpc::SslCredentials(ssl), args);
+}
+
 }  // namespace nlbctl
 
 int main(int argc, char **argv) {
@@ -254,6 +292,15 @@ int main(int argc, char **argv) {
     app.add_option("--server", o.server,
                    "nlb-control address: HOST:PORT or unix:/path "
                    "(default $NLB_SERVER, else 127.0.0.1:50051)");
+    app.add_option("--tls-ca", o.tls_ca,
+                   "PEM CA certificate(s) that signed the server's certificate: talk TLS "
+                   "(default roots: the system's)");
+    app.add_option("--tls-cert", o.tls_cert,
+                   "PEM client certificate for mutual TLS (with --tls-key)");
+    app.add_option("--tls-key", o.tls_key, "PEM private key of --tls-cert");
+    app.add_option("--tls-server-name", o.tls_server_name,
+                   "Name to check the server's certificate against (default: the host of "
+                   "--server)");
     app.add_option("--output", o.output, "table or json")->check(CLI::IsMember({"table", "json"}));
     app.require_subcommand(1);
     app.fallthrough();  // global options are accepted after RESOURCE VERB too
@@ -267,9 +314,9 @@ int main(int argc, char **argv) {
     } catch (const CLI::ParseError &e) {
         return app.exit(e) == 0 ? 0 : 2;
     }
-    stub = v1::LoadBalancing::NewStub(
-        grpc::CreateChannel(o.server, grpc::InsecureChannelCredentials()));
+    if (!std::getenv("GRPC_VERBOSITY")) gpr_set_log_function(quiet_grpc_log);
     try {
+        stub = v1::LoadBalancing::NewStub(make_channel());
         return action ? action() : 2;
     } catch (const CLI::Error &e) {
         std::cerr << "nlbctl: " << e.what() << "\n";

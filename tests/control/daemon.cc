@@ -80,8 +80,8 @@ run_result run_program(const std::vector<std::string> &argv, const std::vector<s
     return r;
 }
 
-control_daemon::control_daemon(const std::string &dir)
-    : socket_(dir + "/control.sock"), state_(dir + "/state.db") {}
+control_daemon::control_daemon(const std::string &dir, std::vector<std::string> extra)
+    : socket_(dir + "/control.sock"), state_(dir + "/state.db"), extra_(std::move(extra)) {}
 
 control_daemon::~control_daemon() {
     if (pid_ > 0) kill9();
@@ -90,10 +90,14 @@ control_daemon::~control_daemon() {
 bool control_daemon::start() {
     pid_ = fork();
     if (pid_ == 0) {
-        std::string listen = "unix:" + socket_;
-        std::string bin = control_binary();
-        execl(bin.c_str(), bin.c_str(), "--listen", listen.c_str(), "--state", state_.c_str(),
-              "--init-state", "--log-level", "warn", static_cast<char *>(nullptr));
+        std::vector<std::string> argv{control_binary(), "--listen",     "unix:" + socket_,
+                                      "--state",        state_,         "--init-state",
+                                      "--log-level",    "warn"};
+        argv.insert(argv.end(), extra_.begin(), extra_.end());
+        std::vector<char *> args;
+        for (auto &a : argv) args.push_back(a.data());
+        args.push_back(nullptr);
+        execv(args[0], args.data());
         _exit(127);
     }
     auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(10);

@@ -40,8 +40,8 @@ run_result run_program(const std::vector<std::string> &argv,
 
 class control_daemon {
   public:
-    /** Uses dir/control.sock and dir/state.db. */
-    explicit control_daemon(const std::string &dir);
+    /** Uses dir/control.sock and dir/state.db; `extra` is appended to nlb-control's flags. */
+    explicit control_daemon(const std::string &dir, std::vector<std::string> extra = {});
     ~control_daemon();
 
     /** Starts nlb-control and waits until it accepts calls; false on failure. */
@@ -59,6 +59,7 @@ class control_daemon {
 
   private:
     std::string socket_, state_;
+    std::vector<std::string> extra_;
     pid_t pid_ = -1;
 };
 
