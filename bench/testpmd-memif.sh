@@ -100,10 +100,17 @@ tmp=$(mktemp -d /tmp/nlb-memif.XXXXXX)
 prefix="nlb-memif-$$"
 pids=()
 cleanup() {
-    local p
+    local p i
+    exec 3>&- 2>/dev/null || true  # an interactive testpmd quits on SIGTERM only at EOF
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    exec 3>&- 2>/dev/null || true
+    for i in $(seq 20); do
+        local alive=0
+        for p in "${pids[@]}"; do [ "$(ps -o stat= -p "$p" 2>/dev/null)" = "" ] ||
+            [[ "$(ps -o stat= -p "$p")" == Z* ]] || alive=1; done
+        [ $alive -eq 1 ] || break
+        sleep 0.5
+    done
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
     [ -n "${NLB_BENCH_KEEP:-}" ] && echo "testpmd-memif: kept $tmp" >&2 || rm -rf "$tmp"
     rm -rf /var/run/dpdk/"$prefix"-*
 }
