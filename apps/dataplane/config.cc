@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "config.h"
 
+#include <grp.h>
 #include <rte_ethdev.h>
 
 #include <algorithm>
@@ -690,7 +691,12 @@ void read_tables(const reader &r, const Setting &root, dataplane_config *c) {
             c->tunnel_source_v6 = r.prefix(*s, ip_family::v6);
     }
     if (const Setting *a = r.find(root, "agent")) {
-        r.check_keys(*a, {"socket"});
+        r.check_keys(*a, {"socket", "group"});
+        if (const Setting *g = r.find(*a, "group")) {
+            c->agent_group = r.string(*g);
+            if (c->agent_group.empty() || !getgrnam(c->agent_group.c_str()))
+                r.fail(*g, "group '" + c->agent_group + "' does not exist");
+        }
         if (const Setting *s = r.find(*a, "socket")) {
             c->agent_socket = r.string(*s);
             if (c->agent_socket.empty() || c->agent_socket[0] != '/' ||

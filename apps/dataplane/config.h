@@ -121,6 +121,7 @@ struct dataplane_config {
     std::optional<ip_prefix> tunnel_source_v4;
     std::optional<ip_prefix> tunnel_source_v6;
     std::string agent_socket = "/run/nlb/dataplane.sock";
+    std::string agent_group;  // group of the agent socket ("" = the process's primary group)
     std::vector<port_config> ports;
 };
 

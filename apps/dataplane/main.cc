@@ -229,7 +229,7 @@ int run_workers(const dataplane_config &config, const port_set &ports, rte_mempo
             adp.now_ms = tsc_now_ms;
             agent = std::make_unique<agent_state>(std::move(adp));
             server = std::make_unique<agent_server>(*agent);
-            if (!server->start(config.agent_socket, "", &error)) {
+            if (!server->start(config.agent_socket, config.agent_group, &error)) {
                 std::fprintf(stderr, "%s\n", error.c_str());
                 rc = 1;
             }
