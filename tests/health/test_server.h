@@ -4,7 +4,9 @@
  * address), each with its own poll() thread:
  *  - http_server answers every request in the current mode (a status code,
  *    a response split over several writes, garbage, a slow answer, no answer,
- *    or a close without answer) and records each request and peer address;
+ *    a close without answer, a reset at accept, or alternately 200 and 503
+ *    ("flap": the 1st, 3rd, ... request passes) and records each request,
+ *    peer address and accept time;
  *  - silent_listener listens and never accepts (an HTTP probe to it hangs).
  */
 #pragma once
@@ -77,7 +79,9 @@ inline uint16_t closed_port() {
     return p;
 }
 
-enum class http_mode { status, split, garbage, slow, hang, close, reset };
+// reset: RST after the request; reset_at_accept: RST at once (SO_LINGER 0, nothing read);
+// flap: 200 to the 1st, 3rd, ... request and 503 to the others.
+enum class http_mode { status, split, garbage, slow, hang, close, reset, reset_at_accept, flap };
 
 class http_server {
   public:
@@ -111,6 +115,11 @@ class http_server {
         std::lock_guard lk(mu_);
         return requests_.size();
     }
+    /** When each connection was accepted (the server polls every 5 ms at most). */
+    std::vector<std::chrono::steady_clock::time_point> accept_times() const {
+        std::lock_guard lk(mu_);
+        return accepts_;
+    }
 
   private:
     struct conn {
@@ -129,11 +138,13 @@ class http_server {
             m = mode_;
             code = code_;
         }
+        if (m == http_mode::flap) code = (flaps_++ % 2 == 0) ? 200 : 503;
         const std::string resp = "HTTP/1.1 " + std::to_string(code) +
                                  " X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         switch (m) {
             case http_mode::status:
             case http_mode::slow:
+            case http_mode::flap:
                 send_all(c.fd, resp);
                 break;
             case http_mode::split:
@@ -147,7 +158,8 @@ class http_server {
                 break;
             case http_mode::close:
                 break;
-            case http_mode::reset: {
+            case http_mode::reset:
+            case http_mode::reset_at_accept: {
                 linger lg{1, 0};  // close with a RST
                 setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
                 ::close(c.fd);
@@ -186,7 +198,14 @@ class http_server {
                     inet_ntop(AF_INET, &peer.sin_addr, buf, sizeof(buf));
                     std::lock_guard lk(mu_);
                     peers_.push_back(buf);
-                    conns_.push_back({c, {}});
+                    accepts_.push_back(now);
+                    if (mode_ == http_mode::reset_at_accept) {
+                        linger lg{1, 0};  // close with a RST before reading anything
+                        setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+                        ::close(c);
+                    } else {
+                        conns_.push_back({c, {}});
+                    }
                 }
             }
             for (size_t i = 1; i < pfds.size(); ++i) {
@@ -226,6 +245,8 @@ class http_server {
     std::atomic<std::chrono::milliseconds> delay_{std::chrono::milliseconds(0)};
     std::vector<std::string> requests_;
     std::vector<std::string> peers_;
+    std::vector<std::chrono::steady_clock::time_point> accepts_;
+    unsigned flaps_ = 0;       // flap mode: responses so far (server thread only)
     std::vector<conn> conns_;  // only the server thread touches it
     std::atomic<bool> stop_{false};
     std::thread thread_;
