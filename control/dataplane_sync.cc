@@ -23,6 +23,7 @@ struct dataplane_sync::dataplane {
     bool need_full = true;   // read ListServices first (new dataplane instance)
     bool need_push = false;  // push the differences even without a change notification
     bool ever_tried = false;
+    bool batch_puts = true;  // false once it answered PutServices with UNIMPLEMENTED
     held_services held;
     // Guarded by mu_ (read by status() and the forwarding calls):
     dataplane_status st;
@@ -64,6 +65,8 @@ dataplane_sync::dataplane_sync(options opts) : opts_(std::move(opts)) {
         args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
         args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
         args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
+        // ListServices of a dataplane holding 10 000 services is about 5 MB.
+        args.SetMaxReceiveMessageSize(max_receive_bytes);
         dp->channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
         dp->stub = dpv1::Dataplane::NewStub(dp->channel);
         dps_.push_back(std::move(dp));
@@ -226,7 +229,9 @@ void dataplane_sync::push(dataplane &dp, const desired_services &want) {
     dp.need_push = false;
     auto plan = plan_sync(want.services, dp.held, &next_version_);
     uint64_t puts = 0, deletes = 0;
-    for (auto &[svc, version] : plan.puts) {
+    enum class put_result { ok, failed, down };
+    // One PutService, again with a new version when the dataplane holds a newer one.
+    auto put_one = [&](const dpv1::Service &svc, uint64_t version) {
         const std::string key = service_key_text(svc.key());
         for (int attempt = 0; attempt < 2; attempt++) {
             dpv1::PutServiceRequest req;
@@ -238,12 +243,12 @@ void dataplane_sync::push(dataplane &dp, const desired_services &want) {
             if (st.error_code() == grpc::StatusCode::UNAVAILABLE ||
                 st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
                 mark_down(dp, "PutService " + key, st);
-                return;
+                return put_result::down;
             }
             if (!st.ok()) {
                 opts_.log(0, "Failed to put service " + key + " on dataplane " + dp.target + ": " +
                                  st.error_message());
-                break;
+                return put_result::failed;
             }
             if (resp.result() == dpv1::STALE) {
                 // It holds a newer version than our counter (clock went back): jump past it.
@@ -253,9 +258,61 @@ void dataplane_sync::push(dataplane &dp, const desired_services &want) {
             }
             dp.held[key] = svc.SerializeAsString();
             puts++;
+            return put_result::ok;
+        }
+        return put_result::failed;
+    };
+    // Many services per PutServices call (one snapshot publication each on the dataplane),
+    // in chunks that stay far below gRPC's 4 MB message limit.
+    size_t next = 0;
+    while (next < plan.puts.size() && dp.batch_puts && plan.puts.size() > 1) {
+        dpv1::PutServicesRequest req;
+        size_t bytes = 0;
+        const size_t first = next;
+        while (next < plan.puts.size() && req.puts_size() < static_cast<int>(max_batch_services) &&
+               bytes < max_batch_bytes) {
+            dpv1::PutServiceRequest *p = req.add_puts();
+            *p->mutable_service() = plan.puts[next].first;
+            p->set_version(plan.puts[next].second);
+            bytes += p->ByteSizeLong();
+            next++;
+        }
+        dpv1::PutServicesResponse resp;
+        grpc::ClientContext ctx;
+        auto st = dp.stub->PutServices(with_deadline(&ctx), req, &resp);
+        if (st.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+            opts_.log(2, "dataplane " + dp.target +
+                             " has no PutServices (an older version): one call per service");
+            dp.batch_puts = false;
+            next = first;
             break;
         }
+        if (st.error_code() == grpc::StatusCode::UNAVAILABLE ||
+            st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+            mark_down(dp, "PutServices", st);
+            return;
+        }
+        if (!st.ok() || resp.results_size() != req.puts_size()) {
+            // Refused as a whole (one bad entry): one by one, so the others still go in and
+            // the bad one is logged by itself.
+            for (size_t i = first; i < next; i++)
+                if (put_one(plan.puts[i].first, plan.puts[i].second) == put_result::down) return;
+            continue;
+        }
+        for (size_t i = first; i < next; i++) {
+            const auto &r = resp.results(static_cast<int>(i - first));
+            const dpv1::Service &svc = plan.puts[i].first;
+            if (r.result() == dpv1::STALE) {
+                next_version_ = std::max(next_version_, r.version());
+                if (put_one(svc, ++next_version_) == put_result::down) return;
+                continue;
+            }
+            dp.held[service_key_text(svc.key())] = svc.SerializeAsString();
+            puts++;
+        }
     }
+    for (; next < plan.puts.size(); next++)
+        if (put_one(plan.puts[next].first, plan.puts[next].second) == put_result::down) return;
     for (const auto &[key, version] : plan.deletes) {
         const std::string text = service_key_text(key);
         dpv1::DeleteServiceRequest req;

@@ -8,8 +8,10 @@
  * the API committed without taking the API's writer lock). After notify()
  * (called once a change is committed, or when a health state changes) it
  * reads the store, translates it (dataplane_translate.h), reconciles the
- * health prober's targets, and sends PutService for every service whose
- * content differs from what that dataplane holds and DeleteService for every
+ * health prober's targets, and sends PutServices (batches of PutService, one
+ * snapshot publication per batch; one PutService per service to a dataplane
+ * without it) for every service whose content differs from what that
+ * dataplane holds and DeleteService for every
  * service it holds that is no longer wanted. API calls never wait for it: a
  * dataplane that is down or slow only delays its own copy.
  *
@@ -86,6 +88,13 @@ sync_plan plan_sync(const std::vector<dpv1::Service> &desired, const held_servic
 
 class dataplane_sync {
   public:
+    /** A push sends at most this many services per PutServices call... */
+    static constexpr size_t max_batch_services = 2000;
+    /** ...and stops adding to a call once it holds this many bytes (gRPC's limit is 4 MB). */
+    static constexpr size_t max_batch_bytes = 1 << 20;
+    /** Largest answer taken from a dataplane (ListServices of a big one). */
+    static constexpr int max_receive_bytes = 256 << 20;
+
     struct options {
         std::vector<std::string> targets;  // "unix:/path" (a bare path is taken as unix:)
         std::string state_path;            // the store nlb-control serves from

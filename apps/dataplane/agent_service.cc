@@ -69,11 +69,16 @@ class agent_server::service final : public v1::Dataplane::Service {
         resp->set_software_version(NLB_VERSION);
         resp->set_started_unix_s(started_);
         state_.fill_info(resp);
+        state_.fill_snapshot_info(resp);
         return grpc::Status::OK;
     }
     grpc::Status PutService(grpc::ServerContext *, const v1::PutServiceRequest *req,
                             v1::PutServiceResponse *resp) override {
         return to_grpc(state_.put_service(*req, resp));
+    }
+    grpc::Status PutServices(grpc::ServerContext *, const v1::PutServicesRequest *req,
+                             v1::PutServicesResponse *resp) override {
+        return to_grpc(state_.put_services(*req, resp));
     }
     grpc::Status DeleteService(grpc::ServerContext *, const v1::DeleteServiceRequest *req,
                                v1::DeleteServiceResponse *resp) override {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 namespace nlb::dataplane {
@@ -49,17 +50,26 @@ std::vector<agent_vip> agent_state::vips() const {
     return {s.begin(), s.end()};
 }
 
-agent_status agent_state::apply(record_map next) {
+agent_status agent_state::apply(change_list changes) {
+    // The desired services: what is held, with the changed records in their place. No copy
+    // of the held records (a put to a dataplane holding 10 000 services stays cheap).
+    std::map<service_key, const record *, key_less> overlay;
+    for (const auto &[key, r] : changes) overlay[key] = &r;
     std::vector<service_spec> desired;
-    desired.reserve(next.size());
-    for (const auto &[key, r] : next) {
-        if (r.deleted) continue;
-        service_spec s = r.spec;
+    desired.reserve(records_.size() + changes.size());
+    auto add = [&desired](const record &r) {
+        if (r.deleted) return;
+        desired.push_back(r.spec);
         if (!r.purged.empty())
-            std::erase_if(s.backends,
+            std::erase_if(desired.back().backends,
                           [&r](const backend_spec &b) { return r.purged.count(b.id) != 0; });
-        desired.push_back(std::move(s));
+    };
+    for (const auto &[key, r] : records_) {
+        auto o = overlay.find(key);
+        add(o == overlay.end() ? r : *o->second);
     }
+    for (const auto &[key, r] : overlay)
+        if (!records_.count(key)) add(*r);
     const snapshot *prev = dp_.snapshots->current();
     snapshot_build b = builder_.build(desired, prev);
     if (!b.snap) return {agent_code::invalid_argument, b.error};
@@ -81,7 +91,7 @@ agent_status agent_state::apply(record_map next) {
 
     std::set<agent_vip> before = vip_set(records_);
     const bool visible = dp_.snapshots->publish(std::move(b.snap), dp_.publish_limit);
-    records_ = std::move(next);
+    for (auto &[key, r] : changes) records_[key] = std::move(r);
     std::set<agent_vip> after = vip_set(records_);
     if (vips_hook_ && before != after) {
         std::vector<agent_vip> added, removed;
@@ -98,15 +108,20 @@ agent_status agent_state::apply(record_map next) {
     return {};
 }
 
-agent_status agent_state::put_service(const v1::PutServiceRequest &req,
-                                      v1::PutServiceResponse *resp) {
+agent_status agent_state::check_put(const v1::PutServiceRequest &req, const std::string &field,
+                                    const change_list &earlier, v1::PutServiceResponse *resp,
+                                    std::optional<std::pair<service_key, record>> *change) const {
     service_spec spec;
     std::string error;
-    if (!req.has_service()) return {agent_code::invalid_argument, "service: missing"};
+    if (!req.has_service()) return {agent_code::invalid_argument, field + "service: missing"};
     if (!service_from_proto(req.service(), dp_.limits, &spec, &error))
-        return {agent_code::invalid_argument, error};
-    if (req.version() == 0) return {agent_code::invalid_argument, "version: must be > 0"};
+        return {agent_code::invalid_argument, field + error};
+    if (req.version() == 0) return {agent_code::invalid_argument, field + "version: must be > 0"};
     spec.version = req.version();
+    for (const auto &[key, r] : earlier)
+        if (key == spec.key)
+            return {agent_code::invalid_argument,
+                    field + "service.key: " + describe_key(spec.key) + " appears twice"};
 
     // Held in canonical form, so "2001:2:0:1:0::1" and "2001:2:0:1::1" are the same content.
     v1::Service held = req.service();
@@ -116,7 +131,6 @@ agent_status agent_state::put_service(const v1::PutServiceRequest &req,
             format_ip(spec.backends[static_cast<size_t>(i)].addr,
                       spec.backends[static_cast<size_t>(i)].family));
 
-    std::lock_guard<std::mutex> lock(mu_);
     auto it = records_.find(spec.key);
     std::set<uint64_t> purged;
     if (it != records_.end()) {
@@ -132,25 +146,63 @@ agent_status agent_state::put_service(const v1::PutServiceRequest &req,
                 resp->set_version(r.version);
                 return {};
             }
-            return {agent_code::failed_precondition, "version: " + std::to_string(r.version) +
-                                                         " of " + describe_key(spec.key) +
-                                                         " is already held with different content"};
+            return {agent_code::failed_precondition,
+                    field + "version: " + std::to_string(r.version) + " of " +
+                        describe_key(spec.key) + " is already held with different content"};
         }
         // A purged backend stays out while it is still listed as draining.
         for (const backend_spec &b : spec.backends)
             if (b.state == backend_state::draining && r.purged.count(b.id)) purged.insert(b.id);
     }
-    record_map next = records_;
-    record &r = next[spec.key];
+    resp->set_result(v1::APPLIED);
+    resp->set_version(req.version());
+    record r;
     r.service = std::move(held);
     r.version = req.version();
     r.deleted = false;
     r.purged = std::move(purged);
     r.spec = std::move(spec);
-    agent_status st = apply(std::move(next));
-    if (st.code == agent_code::invalid_argument) return st;
-    resp->set_result(v1::APPLIED);
-    resp->set_version(req.version());
+    const service_key key = r.spec.key;
+    change->emplace(key, std::move(r));
+    return {};
+}
+
+agent_status agent_state::put_service(const v1::PutServiceRequest &req,
+                                      v1::PutServiceResponse *resp) {
+    std::lock_guard<std::mutex> lock(mu_);
+    change_list changes;
+    std::optional<std::pair<service_key, record>> change;
+    v1::PutServiceResponse result;
+    agent_status st = check_put(req, "", changes, &result, &change);
+    if (!st.ok()) return st;
+    if (change) {
+        changes.push_back(std::move(*change));
+        st = apply(std::move(changes));
+        if (st.code == agent_code::invalid_argument) return st;
+    }
+    *resp = result;
+    return st;
+}
+
+agent_status agent_state::put_services(const v1::PutServicesRequest &req,
+                                       v1::PutServicesResponse *resp) {
+    std::lock_guard<std::mutex> lock(mu_);
+    change_list changes;
+    changes.reserve(static_cast<size_t>(req.puts_size()));
+    v1::PutServicesResponse results;
+    for (int i = 0; i < req.puts_size(); i++) {
+        std::optional<std::pair<service_key, record>> change;
+        agent_status st = check_put(req.puts(i), "puts[" + std::to_string(i) + "].", changes,
+                                    results.add_results(), &change);
+        if (!st.ok()) return st;
+        if (change) changes.push_back(std::move(*change));
+    }
+    agent_status st;
+    if (!changes.empty()) {
+        st = apply(std::move(changes));
+        if (st.code == agent_code::invalid_argument) return st;
+    }
+    *resp = std::move(results);
     return st;
 }
 
@@ -191,18 +243,26 @@ agent_status agent_state::delete_service(const v1::DeleteServiceRequest &req,
             });
         }
     }
-    record_map next = records_;
-    record &r = next[key];
+    record r;
     r.deleted = true;
     r.version = req.version();
-    r.purged.clear();
-    r.service.Clear();
     key_to_proto(key, r.service.mutable_key());
-    agent_status st = apply(std::move(next));
+    change_list changes;
+    changes.emplace_back(key, std::move(r));
+    agent_status st = apply(std::move(changes));
     if (st.code == agent_code::invalid_argument) return st;
     resp->set_result(v1::APPLIED);
     resp->set_connections_reset(flows);
     return st;
+}
+
+void agent_state::fill_snapshot_info(v1::GetInfoResponse *resp) const {
+    std::lock_guard<std::mutex> lock(mu_);  // the snapshot is replaced only under mu_
+    const snapshot *s = dp_.snapshots->current();
+    resp->set_services(s ? s->service_count() : 0);
+    resp->set_backends(s ? s->backend_count() : 0);
+    resp->set_snapshot_bytes(s ? s->memory_bytes() : 0);
+    resp->set_snapshot_version(s ? s->version : 0);
 }
 
 void agent_state::list_services(v1::ListServicesResponse *resp) const {
@@ -244,16 +304,19 @@ agent_status agent_state::purge_backend(const v1::PurgeBackendRequest &req,
 
     std::lock_guard<std::mutex> lock(mu_);
     // Take the backend out of every (matching) service that still lists it.
-    record_map next = records_;
-    bool changed = false;
-    for (auto &[key, r] : next) {
-        if (r.deleted || (filtered && !(key == only))) continue;
-        for (const backend_spec &b : r.spec.backends)
-            if (b.id == id && r.purged.insert(id).second) changed = true;
+    change_list changes;
+    for (const auto &[key, r] : records_) {
+        if (r.deleted || (filtered && !(key == only)) || r.purged.count(id)) continue;
+        for (const backend_spec &b : r.spec.backends) {
+            if (b.id != id) continue;
+            changes.emplace_back(key, r);
+            changes.back().second.purged.insert(id);
+            break;
+        }
     }
     agent_status st;
-    if (changed) {
-        st = apply(std::move(next));
+    if (!changes.empty()) {
+        st = apply(std::move(changes));
         if (st.code == agent_code::invalid_argument) return st;
     }
     // Its connections, by the references it had: the publication above moved them to removed_.

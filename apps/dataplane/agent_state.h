@@ -23,6 +23,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -132,6 +133,13 @@ class agent_state {
      * A refused request changes nothing. resp gets the result and the version held.
      */
     agent_status put_service(const v1::PutServiceRequest &req, v1::PutServiceResponse *resp);
+    /**
+     * PutServices: every entry checked as put_service does (errors name the
+     * entry: "puts[2].service.key.vip: ..."; a key given twice is refused), then
+     * all changes published in ONE snapshot. A refused request changes nothing;
+     * resp gets one result per entry (APPLIED / UNCHANGED / STALE).
+     */
+    agent_status put_services(const v1::PutServicesRequest &req, v1::PutServicesResponse *resp);
     /** DeleteService: removes the service (its flows are reset on their next packet). */
     agent_status delete_service(const v1::DeleteServiceRequest &req,
                                 v1::DeleteServiceResponse *resp);
@@ -151,6 +159,8 @@ class agent_state {
     /** ListConnections: one page of the connection table, filtered. */
     agent_status list_connections(const v1::ListConnectionsRequest &req,
                                   v1::ListConnectionsResponse *resp) const;
+    /** What the current snapshot holds: services, backends and its memory (GetInfo). */
+    void fill_snapshot_info(v1::GetInfoResponse *resp) const;
     /** GetInfo fields that come from the datapath (ports, lcores, capacity). */
     void fill_info(v1::GetInfoResponse *resp) const;
 
@@ -182,12 +192,23 @@ class agent_state {
     };
     static constexpr size_t max_removed = 65536;
 
+    /** Records replacing (or adding to) records_, at most one per key. */
+    using change_list = std::vector<std::pair<service_key, record>>;
     /**
-     * Builds and publishes a snapshot of next and makes it records_; on a
-     * build error (INVALID_ARGUMENT) nothing changes. DEADLINE_EXCEEDED when
-     * publish() timed out (published all the same).
+     * Builds and publishes a snapshot of records_ with `changes` in place and
+     * moves them into records_; on a build error (INVALID_ARGUMENT) nothing
+     * changes. DEADLINE_EXCEEDED when publish() timed out (published all the
+     * same). mu_ held.
      */
-    agent_status apply(record_map next);
+    agent_status apply(change_list changes);
+    /**
+     * One put checked against records_ (and the keys of `earlier` in the same
+     * batch); `field` prefixes error fields. Sets resp; *change gets the new
+     * record when the put is to be applied (left empty for STALE/UNCHANGED). mu_ held.
+     */
+    agent_status check_put(const v1::PutServiceRequest &req, const std::string &field,
+                           const change_list &earlier, v1::PutServiceResponse *resp,
+                           std::optional<std::pair<service_key, record>> *change) const;
     std::set<agent_vip> vip_set(const record_map &records) const;
     /** Marks dead every connection for which pred(const conn &) holds; returns how many. */
     template <class F>

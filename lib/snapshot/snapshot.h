@@ -25,6 +25,7 @@
  */
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -125,6 +126,12 @@ class snapshot {
     /** Number of services / backends in use. */
     uint32_t service_count() const { return live_services_; }
     uint32_t backend_count() const { return live_backends_; }
+    /**
+     * Any thread: bytes this snapshot holds (services, backends, lookup
+     * tables, slot lists, WRR sequences and Maglev tables, the latter counted
+     * here even when shared with the previous snapshot). For stats; O(services).
+     */
+    size_t memory_bytes() const;
 
     /**
      * Writer only, after the last reader is gone: overwrites the magic and

@@ -24,6 +24,23 @@ struct service_sched_data {
     }
 };
 
+size_t snapshot::memory_bytes() const {
+    size_t n = sizeof(snapshot) + services.capacity() * sizeof(snapshot_service) +
+               backends.capacity() * sizeof(snapshot_backend) +
+               service_table_.capacity() * sizeof(service_entry) +
+               vip_table_.capacity() * sizeof(vip_entry) +
+               slot_lists_.capacity() * sizeof(uint32_t) +
+               sched_data_.capacity() * sizeof(sched_data_[0]);
+    for (const auto &d : sched_data_) {
+        if (!d) continue;
+        n += sizeof(service_sched_data) + d->ids.capacity() * sizeof(uint64_t) +
+             d->weights.capacity() + d->wrr.capacity() * sizeof(uint32_t) +
+             static_cast<size_t>(d->maglev.size()) * sizeof(uint32_t) +
+             d->maglev.keys().size() * sizeof(uint64_t);
+    }
+    return n;
+}
+
 namespace {
 
 const char *proto_name(uint8_t proto) {

@@ -48,9 +48,15 @@ struct service_spec {
     std::vector<backend_spec> backends;
 };
 
+/**
+ * Sizes of the per-worker arrays (scheduler cursors and counters per service,
+ * WLC counts and counters per backend slot: about 40 bytes per backend slot
+ * and 36 per service, per worker, allocated at start). The defaults hold
+ * 10 000 services with 100 000 backends (5 MB + 0.6 MB per worker).
+ */
 struct snapshot_limits {
-    uint32_t max_services = 4096;   // stable service indices are < this
-    uint32_t max_backends = 65536;  // backend slots are < this
+    uint32_t max_services = 16384;   // stable service indices are < this
+    uint32_t max_backends = 131072;  // backend slots are < this
     uint32_t maglev_size = maglev_default_size;
 };
 

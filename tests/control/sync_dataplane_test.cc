@@ -312,6 +312,64 @@ TEST_F(sync_test, a_restarted_dataplane_gets_the_full_state_again) {
     EXPECT_TRUE(wait_for([&] { return backends().size() == 4; }, 1s));
 }
 
+TEST_F(sync_test, a_restarted_dataplane_gets_many_services_in_few_publications) {
+    // 16 VIPs x 10 listeners = 160 services of 3 backends: the resync sends them in one
+    // PutServices call, so the fresh dataplane publishes one snapshot, not 160.
+    api::CreateLoadBalancerRequest lb;
+    lb.set_load_balancer_id("big");
+    for (int v = 0; v < 16; v++)
+        lb.mutable_load_balancer()->add_vips("198.18.2." + std::to_string(v + 1));
+    lb.mutable_load_balancer()->set_region("r");
+    lb.mutable_load_balancer()->set_vpc("v");
+    lb.mutable_load_balancer()->set_zone("z");
+    api::LoadBalancer lb_out;
+    ASSERT_TRUE(call([&](auto *c) { return nlb->CreateLoadBalancer(c, lb, &lb_out); }).ok());
+    api::CreateServerGroupRequest sg;
+    sg.set_server_group_id("bg");
+    auto *g = sg.mutable_server_group();
+    g->set_type(api::VIRTUAL);
+    g->set_region("r");
+    g->set_vpc("v");
+    g->set_zone("z");
+    for (int i = 1; i <= 3; i++) {
+        auto *in = g->add_instances();
+        in->set_id("be" + std::to_string(i));
+        in->set_address("198.19.2.1" + std::to_string(i));
+    }
+    api::ServerGroup sg_out;
+    ASSERT_TRUE(call([&](auto *c) { return nlb->CreateServerGroup(c, sg, &sg_out); }).ok());
+    api::CreateBackendServiceRequest bs;
+    bs.set_load_balancer("big");
+    bs.set_backend_service_id("bs");
+    bs.mutable_backend_service()->set_port(8080);
+    bs.mutable_backend_service()->set_server_group("bg");
+    api::BackendService bs_out;
+    ASSERT_TRUE(call([&](auto *c) { return nlb->CreateBackendService(c, bs, &bs_out); }).ok());
+    for (int l = 0; l < 10; l++) {
+        api::CreateListenerRequest req;
+        req.set_load_balancer("big");
+        req.set_listener_id("l" + std::to_string(l));
+        req.mutable_listener()->set_port(80 + l);
+        req.mutable_listener()->set_backend_service("bs");
+        api::Listener out;
+        ASSERT_TRUE(call([&](auto *c) { return nlb->CreateListener(c, req, &out); }).ok());
+    }
+    ASSERT_TRUE(wait_for([&] { return services().services_size() == 160; }, 10s));
+    dataplane.kill9();
+    std::filesystem::remove(dir + "/dataplane.sock");
+    start_dataplane();
+    ASSERT_TRUE(wait_for([&] { return services().services_size() == 160; }, 10s, 5ms))
+        << "state not pushed again";
+    dp::GetInfoResponse info;
+    ASSERT_TRUE(call([&](auto *c) { return agent->GetInfo(c, dp::GetInfoRequest(), &info); }).ok());
+    EXPECT_EQ(info.services(), 160u);
+    EXPECT_EQ(info.backends(), 480u);
+    EXPECT_GT(info.snapshot_bytes(), 480u * 32);
+    EXPECT_LE(info.snapshot_version(), 2u) << "one publication per service instead of a batch";
+    auto all = services();
+    for (const auto &vs : all.services()) EXPECT_EQ(vs.service().backends_size(), 3);
+}
+
 TEST_F(sync_test, a_restarted_control_keeps_the_dataplane_and_pushes_again) {
     create_all(0);
     ASSERT_TRUE(wait_for([&] { return backends() == three; }, 2s));

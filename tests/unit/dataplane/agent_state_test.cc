@@ -303,6 +303,93 @@ TEST_F(agent_state_test, concurrent_callers_are_serialised) {
     EXPECT_EQ(tb->snapshots->current()->backend_count(), 200u);
 }
 
+TEST_F(agent_state_test, put_services_publishes_a_batch_once_with_a_result_per_entry) {
+    auto batch = [](std::vector<v1::PutServiceRequest> puts) {
+        v1::PutServicesRequest req;
+        for (auto &p : puts) *req.add_puts() = std::move(p);
+        return req;
+    };
+    v1::PutServicesResponse r;
+    uint64_t pubs = tb->snapshots->publications();
+    ASSERT_TRUE(state
+                    ->put_services(batch({put_request(1, 3, 10, 80), put_request(1, 2, 10, 81),
+                                          put_request(1, 1, 10, 82)}),
+                                   &r)
+                    .ok());
+    ASSERT_EQ(r.results_size(), 3);
+    for (const auto &x : r.results()) EXPECT_EQ(x.result(), v1::APPLIED);
+    EXPECT_EQ(tb->snapshots->publications(), pubs + 1);  // one snapshot for the whole batch
+    EXPECT_EQ(tb->snapshots->current()->service_count(), 3u);
+    EXPECT_EQ(tb->snapshots->current()->backend_count(), 6u);
+
+    // The same again: every entry UNCHANGED, nothing published.
+    pubs = tb->snapshots->publications();
+    ASSERT_TRUE(state
+                    ->put_services(batch({put_request(1, 3, 10, 80), put_request(1, 2, 10, 81),
+                                          put_request(1, 1, 10, 82)}),
+                                   &r)
+                    .ok());
+    ASSERT_EQ(r.results_size(), 3);
+    for (const auto &x : r.results()) EXPECT_EQ(x.result(), v1::UNCHANGED);
+    EXPECT_EQ(tb->snapshots->publications(), pubs);
+
+    // Mixed: a newer version applies, an older one is STALE with the version held.
+    ASSERT_TRUE(
+        state->put_services(batch({put_request(3, 1, 10, 80), put_request(2, 2, 10, 81)}), &r)
+            .ok());
+    ASSERT_EQ(r.results_size(), 2);
+    EXPECT_EQ(r.results(0).result(), v1::APPLIED);
+    EXPECT_EQ(r.results(1).result(), v1::APPLIED);
+    ASSERT_TRUE(
+        state->put_services(batch({put_request(1, 5, 10, 81), put_request(4, 2, 10, 80)}), &r)
+            .ok());
+    EXPECT_EQ(r.results(0).result(), v1::STALE);
+    EXPECT_EQ(r.results(0).version(), 2u);
+    EXPECT_EQ(r.results(1).result(), v1::APPLIED);
+    service_key k80{testbed::vip(ip_family::v4), htons(80), ipproto_tcp, ip_family::v4};
+    service_key k81{testbed::vip(ip_family::v4), htons(81), ipproto_tcp, ip_family::v4};
+    EXPECT_EQ(tb->snapshots->current()->find_service(k80)->backend_count, 2u);
+    EXPECT_EQ(tb->snapshots->current()->find_service(k81)->backend_count, 2u);
+
+    // Refused batches change nothing, and the message names the entry.
+    const snapshot *before = tb->snapshots->current();
+    pubs = tb->snapshots->publications();
+    auto bad_weight = put_request(9, 2, 101, 83);
+    agent_status st = state->put_services(batch({put_request(9, 1, 10, 80), bad_weight}), &r);
+    EXPECT_EQ(st.code, agent_code::invalid_argument);
+    EXPECT_EQ(st.message.rfind("puts[1].service.backends[0].weight", 0), 0u) << st.message;
+    st = state->put_services(batch({put_request(9, 1, 10, 84), put_request(10, 2, 10, 84)}), &r);
+    EXPECT_EQ(st.code, agent_code::invalid_argument);
+    EXPECT_NE(st.message.find("appears twice"), std::string::npos) << st.message;
+    EXPECT_EQ(st.message.rfind("puts[1].service.key", 0), 0u) << st.message;
+    st = state->put_services(batch({put_request(9, 1, 10, 85), put_request(4, 3, 10, 80)}), &r);
+    EXPECT_EQ(st.code, agent_code::failed_precondition);  // version 4 is held with 2 backends
+    EXPECT_EQ(st.message.rfind("puts[1].version", 0), 0u) << st.message;
+    EXPECT_EQ(tb->snapshots->current(), before);
+    EXPECT_EQ(tb->snapshots->publications(), pubs);
+    EXPECT_EQ(listed().size(), 3u);
+
+    // GetInfo tells what the snapshot holds.
+    v1::GetInfoResponse info;
+    state->fill_snapshot_info(&info);
+    EXPECT_EQ(info.services(), 3u);
+    EXPECT_EQ(info.backends(), 5u);
+    EXPECT_EQ(info.snapshot_bytes(), tb->snapshots->current()->memory_bytes());
+    EXPECT_EQ(info.snapshot_version(), tb->snapshots->current()->version);
+    EXPECT_GT(info.snapshot_bytes(), 5 * sizeof(snapshot_backend) + 3 * sizeof(snapshot_service));
+}
+
+TEST_F(agent_state_test, an_empty_put_services_publishes_nothing) {
+    v1::PutServicesResponse r;
+    const uint64_t pubs = tb->snapshots->publications();
+    ASSERT_TRUE(state->put_services(v1::PutServicesRequest(), &r).ok());
+    EXPECT_EQ(r.results_size(), 0);
+    EXPECT_EQ(tb->snapshots->publications(), pubs);
+    v1::GetInfoResponse info;
+    state->fill_snapshot_info(&info);
+    EXPECT_EQ(info.services(), 0u);
+}
+
 TEST(agent_state_limits, a_put_past_the_snapshot_limits_is_refused_and_changes_nothing) {
     testbed_config cfg;
     cfg.limits.max_services = 2;
