@@ -24,6 +24,7 @@ struct dataplane_sync::dataplane {
     bool need_push = false;  // push the differences even without a change notification
     bool ever_tried = false;
     bool batch_puts = true;  // false once it answered PutServices with UNIMPLEMENTED
+    bool resynced = false;  // full_resync done ahead of the push that follows (log "in sync")
     held_services held;
     // Guarded by mu_ (read by status() and the forwarding calls):
     dataplane_status st;
@@ -154,6 +155,7 @@ void dataplane_sync::mark_down(dataplane &dp, const std::string &what, const grp
         was = dp.st.connected;
         dp.st.connected = false;
         dp.st.last_error = what + ": " + st.error_message();
+        if (was || !dp.ever_tried) dp.st.unreachable_since = std::chrono::system_clock::now();
     }
     // No full resync on reconnect unless the instance id changed (check_info): our record of
     // what it holds is still right, and a resync would also delete services we never pushed.
@@ -186,6 +188,7 @@ void dataplane_sync::check_info(dataplane &dp) {
         dp.st.connected = true;
         dp.st.instance_id = resp.instance_id();
         dp.st.last_error.clear();
+        dp.st.unreachable_since = {};
     }
     if (!was && opts_.on_connection) opts_.on_connection(dp.target, true);
     if (old_id.empty()) {
@@ -215,6 +218,9 @@ bool dataplane_sync::full_resync(dataplane &dp) {
     for (const auto &vs : resp.services()) {
         dp.held[service_key_text(vs.service().key())] = vs.service().SerializeAsString();
         next_version_ = std::max(next_version_, vs.version());
+        if (opts_.prober)
+            for (const auto &b : vs.service().backends())
+                if (b.state() == dpv1::ACTIVE) adopted_.insert(b.id());
     }
     dp.need_full = false;
     std::lock_guard<std::mutex> lock(mu_);
@@ -224,8 +230,9 @@ bool dataplane_sync::full_resync(dataplane &dp) {
 }
 
 void dataplane_sync::push(dataplane &dp, const desired_services &want) {
-    const bool full = dp.need_full;
-    if (full && !full_resync(dp)) return;
+    const bool full = dp.need_full || dp.resynced;
+    dp.resynced = false;
+    if (dp.need_full && !full_resync(dp)) return;
     dp.need_push = false;
     auto plan = plan_sync(want.services, dp.held, &next_version_);
     uint64_t puts = 0, deletes = 0;
@@ -409,9 +416,36 @@ void dataplane_sync::run() {
             continue;
         }
         reconcile_prober(in);
-        auto want =
-            translate(in, [this](const std::string &lb, const std::string &bs,
-                                 const v1::Instance &inst) { return health(lb, bs, inst); });
+        // A dataplane met for the first time (or restarted) is read before translating, so the
+        // backends it holds ACTIVE are adopted (adopted_) while this process has not probed them.
+        for (auto &dp : dps_) {
+            bool up;
+            {
+                std::lock_guard<std::mutex> lock(mu_);
+                up = dp->st.connected;
+            }
+            if (up && dp->need_full && full_resync(*dp)) dp->resynced = true;
+        }
+        auto want = translate(
+            in, [this](const std::string &lb, const std::string &bs, const v1::Instance &inst) {
+                auto h = health(lb, bs, inst);
+                if (h == v1::INITIAL &&
+                    adopted_.count(backend_id(lb, bs, inst.id(), inst.address())))
+                    return v1::HEALTHY;
+                return h;
+            });
+        // Adoption ends when the instance is judged or leaves the desired state.
+        for (auto it = adopted_.begin(); it != adopted_.end();) {
+            auto n = want.names.find(*it);
+            bool keep = n != want.names.end();
+            if (keep) {
+                auto st = opts_.prober->state(
+                    {probe_service_name(n->second.load_balancer, n->second.backend_service),
+                     n->second.instance_id});
+                keep = !st || st->st == health::status::initial;
+            }
+            it = keep ? std::next(it) : adopted_.erase(it);
+        }
         {
             std::lock_guard<std::mutex> lock(mu_);
             names_ = want.names;

@@ -40,6 +40,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -59,6 +60,9 @@ struct dataplane_status {
     bool connected = false;   // answered the last GetInfo
     std::string instance_id;  // of the last answer
     std::string last_error;   // "" when the last call succeeded
+    // When it became unreachable (first failure after an answer, or the first failure of all
+    // when it never answered); epoch when connected.
+    std::chrono::system_clock::time_point unreachable_since{};
     uint64_t services = 0;    // services it holds, as far as we know
     uint64_t puts = 0, deletes = 0, full_syncs = 0;
 };
@@ -173,6 +177,10 @@ class dataplane_sync {
     std::map<uint64_t, int64_t> connections_;
     uint64_t next_version_ = 0;                         // sync thread only
     std::map<std::string, std::string> probe_targets_;  // sync thread only: key -> settings text
+    // Sync thread only: backend ids a dataplane held ACTIVE at its full resync. Until the prober
+    // judges such an instance (it is INITIAL after a restart of nlb-control), it stays ACTIVE
+    // rather than being withdrawn, so a restart never moves traffic.
+    std::set<uint64_t> adopted_;
     std::thread thread_;
 };
 

@@ -70,6 +70,15 @@ grpc::Status synced_service::GetBackendServiceHealth(ctx *c,
             sync_.cached_connections(backend_id(resp->load_balancer(), resp->backend_service(),
                                                 h.instance().id(), h.instance().address())));
     }
+    for (const auto &dp : sync_.status()) {
+        if (dp.connected) continue;
+        auto *o = resp->add_unreachable_dataplanes();
+        o->set_dataplane(dp.target);
+        o->set_unreachable_since_unix(std::chrono::duration_cast<std::chrono::seconds>(
+                                          dp.unreachable_since.time_since_epoch())
+                                          .count());
+        o->set_error(dp.last_error);
+    }
     return st;
 }
 

@@ -185,9 +185,20 @@ void print(const google::protobuf::Message &m, format fmt) {
         for (const auto &x : r->backend_services()) rows.push_back(bs_row(x));
         table(bs_head, rows);
     } else if (auto *h = dynamic_cast<const v1::BackendServiceHealth *>(&m)) {
-        kv({{"backend service", h->load_balancer() + "/" + h->backend_service()},
+        std::vector<std::pair<std::string, std::string>> head{
+            {"backend service", h->load_balancer() + "/" + h->backend_service()},
             {"server group", h->server_group().empty() ? "-" : h->server_group()},
-            {"failing open", h->failing_open() ? "yes (no healthy instance)" : "no"}});
+            {"failing open", h->failing_open() ? "yes (no healthy instance)" : "no"}};
+        for (const auto &o : h->unreachable_dataplanes()) {
+            char when[32];
+            time_t t = static_cast<time_t>(o.unreachable_since_unix());
+            struct tm tm;
+            strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+            const long ago = std::max<long>(0, static_cast<long>(time(nullptr) - t));
+            head.push_back({"dataplane", o.dataplane() + " unreachable since " + when + " (" +
+                                             std::to_string(ago) + " s; " + o.error() + ")"});
+        }
+        kv(head);
         health_rows(h->instances());
     } else if (auto *g = dynamic_cast<const v1::ServerGroup *>(&m)) {
         kv({{"name", g->name()},
