@@ -57,7 +57,7 @@ class drain_timers {
         std::string state_path;
         dataplane_sync *sync = nullptr;  // required
         sync_log_fn log;
-        std::chrono::milliseconds poll_interval{250};
+        std::chrono::milliseconds poll_interval{100};
         std::chrono::milliseconds purge_grace{3000};
         std::function<int64_t()> now_unix;  // default: the wall clock
     };
