@@ -14,8 +14,11 @@
  *   drop      freed (process_burst already counted the reason).
  * After each round the worker drains its TX ring (packets the main lcore asks
  * it to send, for ports where the main lcore has no TX queue of its own),
- * reports an RCU quiescent state, and every expire_every rounds runs
- * worker::expire with a budget. The millisecond clock comes from the TSC.
+ * reports an RCU quiescent state, and once per millisecond runs worker::expire
+ * with a budget that visits every connection it owns within expire_cycle_ms
+ * (at least expire_budget per pass). The pace follows the clock, not the
+ * rounds: a busy worker (hundreds of thousands of rounds per second) spends
+ * no more on the sweep than an idle one. The millisecond clock comes from the TSC.
  *
  * Idle back-off: after spin_polls empty rounds the loop calls rte_pause()
  * between polls; once it has been idle for sleep_after_us it goes offline in
@@ -92,8 +95,8 @@ struct worker_context {
     rte_ring *resolve_ring = nullptr;   // resolve_request elements
     rte_ring *tx_ring = nullptr;        // mbufs from the main lcore; mbuf->port = port index
     backoff_config backoff;
-    uint32_t expire_every = 8;     // rounds between expiry passes
-    uint32_t expire_budget = 256;  // connections visited per pass
+    uint32_t expire_budget = 256;    // fewest connections visited per pass (one pass per ms)
+    uint32_t expire_cycle_ms = 500;  // every owned connection visited at least this often
     const std::atomic<bool> *stop = nullptr;
     loop_counters counters;
 };
