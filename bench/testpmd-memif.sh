@@ -88,7 +88,7 @@ for d in memif pcap; do
     ls "$pmd_dir"/librte_net_$d.so* >/dev/null 2>&1 ||
         skip "DPDK driver net_$d not installed (Debian package librte-net-$d23)"
 done
-dataplane="$build/apps/dataplane/nlb-dataplane"
+dataplane="${NLB_BENCH_DATAPLANE:-$build/apps/dataplane/nlb-dataplane}"  # override: A/B of two builds
 agent="$build/apps/dataplane/nlb-agent"
 pcapgen="$build/bench/memif/nlb-bench-pcapgen"
 for b in "$dataplane" "$agent" "$pcapgen"; do
