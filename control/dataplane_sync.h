@@ -15,7 +15,8 @@
  * service it holds that is no longer wanted. API calls never wait for it: a
  * dataplane that is down or slow only delays its own copy.
  *
- * Each dataplane is asked GetInfo every `info_interval`. On the first answer,
+ * Each dataplane is asked GetInfo every `info_interval` (every `retry_interval`
+ * while one does not answer). On the first answer,
  * and whenever its instance id changes (it restarted), the sync reads
  * ListServices and pushes everything that differs (the full state on a fresh
  * dataplane), deleting services it does not want. When the same instance
@@ -105,6 +106,8 @@ class dataplane_sync {
         sync_log_fn log;
         health::health_prober *prober = nullptr;  // optional: targets reconciled, states read
         std::chrono::milliseconds info_interval{250};
+        /** GetInfo interval while a dataplane does not answer (down, or restarting). */
+        std::chrono::milliseconds retry_interval{50};
         std::chrono::milliseconds rpc_timeout{2000};
         /** Called on the sync thread when a dataplane becomes reachable or unreachable. */
         std::function<void(const std::string &target, bool connected)> on_connection;
