@@ -40,6 +40,9 @@
 #   --connections N  concurrent wrk connections (default 32; one wrk thread)
 #   --driver D       nlb's port driver on the veths (default af_xdp; falls back to af_packet
 #                    when af_xdp does not start); both: run (a) with each
+#   --spin           control run: during (b) and (c), a busy loop on CPU 1 takes the CPU the
+#                    way nlb's poll-mode worker does (shows what that occupancy alone costs
+#                    on a machine shared with other work)
 #   BUILD_DIR        where nlb-dataplane and nlb-agent are (default build)
 #   NLB_PEER_DATAPLANE_ARGS  extra nlb-dataplane arguments (e.g. --no-backoff)
 #
@@ -53,7 +56,7 @@ src=$(cd "$here/.." && pwd)
 lab=$src/scripts/lab.sh
 template=$here/peer/nginx.conf.in
 
-duration=10 conns=32 driver=af_xdp pin=1 rounds=3 builddir=build
+duration=10 conns=32 driver=af_xdp pin=1 rounds=3 spin=0 builddir=build
 while [ $# -gt 0 ]; do
     case "$1" in
     --duration) duration=${2:-}; shift 2 ;;
@@ -61,8 +64,9 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=${2:-}; shift 2 ;;
     --driver) driver=${2:-}; shift 2 ;;
     --no-pin) pin=0; shift ;;
+    --spin) spin=1; shift ;;
     --pin) pin=1; shift ;;
-    -h|--help) sed -n '35,45p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '35,48p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "peer-nftables: error: unknown option '$1' (see --help)" >&2; exit 2 ;;
     *) builddir=$1; shift ;;
     esac
@@ -146,7 +150,7 @@ start_nginx() {  # I: replace lab.sh's python server in nlb-beI by nginx
     fi
     nginx_pids+=($!)
     echo $! >"$state/nginx$i.pid"  # lab.sh down stops it too
-    for n in $(seq 100); do
+    for n in $(seq 300); do
         body=$(curl -sS --fail --max-time 1 --noproxy '*' "http://198.19.0.1$i:8080/" 2>/dev/null)
         [ "$body" = "be$i" ] && return 0
         sleep 0.05
@@ -158,7 +162,11 @@ start_nginx() {  # I: replace lab.sh's python server in nlb-beI by nginx
 
 lab_up() {
     local i
-    "$lab" up nat >"$tmp/lab.log" 2>&1 || { cat "$tmp/lab.log" >&2; die "lab.sh up nat failed"; }
+    # A loaded machine can make lab.sh's wait for its backends time out: one more try.
+    if ! "$lab" up nat >"$tmp/lab.log" 2>&1; then
+        log "lab.sh up nat failed ($(tail -n 1 "$tmp/lab.log")); trying once more"
+        "$lab" up nat >"$tmp/lab.log" 2>&1 || { cat "$tmp/lab.log" >&2; die "lab.sh up nat failed"; }
+    fi
     for i in 1 2 3; do start_nginx "$i" || die "nginx did not start in nlb-be$i"; done
     if [ "$pin" = 1 ]; then
         set_rps nlb-client eth0 1
@@ -181,7 +189,7 @@ start_nlb() {  # DRIVER
         >"$tmp/dataplane-$drv.log" 2>&1 </dev/null 9<&- &
     dp_pid=$!
     echo "$dp_pid" >"$state/dataplane.pid"
-    for n in $(seq 200); do
+    for n in $(seq 300); do
         grep -q forwarding "$tmp/dataplane-$drv.log" && break
         if ! kill -0 "$dp_pid" 2>/dev/null; then
             log "nlb-dataplane ($drv) exited: $(tail -n 3 "$tmp/dataplane-$drv.log" | tr '\n' ' ')"
@@ -190,14 +198,14 @@ start_nlb() {  # DRIVER
         fi
         sleep 0.1
     done
-    for n in $(seq 50); do "$agent" --socket "$dsock" info >/dev/null 2>&1 && break; sleep 0.1; done
+    for n in $(seq 200); do "$agent" --socket "$dsock" info >/dev/null 2>&1 && break; sleep 0.1; done
     "$agent" --socket "$dsock" put-service --vip "$vip" --port 80 --proto tcp --mode nat \
         --scheduler wrr --version 1 \
         --backend id=1,addr=198.19.0.11,port=8080,weight=1,state=active \
         --backend id=2,addr=198.19.0.12,port=8080,weight=1,state=active \
         --backend id=3,addr=198.19.0.13,port=8080,weight=1,state=active >/dev/null ||
         { log "put-service through the agent failed"; stop_nlb; return 1; }
-    for n in $(seq 50); do
+    for n in $(seq 100); do
         client_get "http://$vip/" >/dev/null && return 0
         sleep 0.1
     done
@@ -232,7 +240,7 @@ direct_up() {
         ip netns exec nlb-client ip link set direct0 up || return 1
     [ "$pin" = 1 ] && set_rps nlb-client direct0 1
     local n
-    for n in $(seq 50); do client_get "http://198.19.0.11:8080/" >/dev/null && return 0; sleep 0.1; done
+    for n in $(seq 100); do client_get "http://198.19.0.11:8080/" >/dev/null && return 0; sleep 0.1; done
     return 1
 }
 direct_down() { ip link del nlb-pr-cd 2>/dev/null; }
@@ -267,7 +275,7 @@ EOF
     ip netns exec nlb-client ip neigh flush dev eth0
     for i in 1 2 3; do ip netns exec "nlb-be$i" ip neigh flush dev eth0; done
     local n
-    for n in $(seq 50); do client_get "http://$vip/" >/dev/null && return 0; sleep 0.1; done
+    for n in $(seq 100); do client_get "http://$vip/" >/dev/null && return 0; sleep 0.1; done
     return 1
 }
 
@@ -337,11 +345,16 @@ wrk_run() {
         before+=("$(nginx_counts "$b")") || { fail "$setup/$run: nginx status of be$b unreadable"; return; }
     done
     local t0 t1 w0 w1 cpu=""
-    local s0 s1
+    local s0 s1 spinner=
+    if [ "$spin" = 1 ] && [ -z "$dp_pid" ]; then
+        taskset -c "$lb_cpu" timeout $((duration + 10)) sh -c 'while :; do :; done' &
+        spinner=$!
+    fi
     t0=$(date +%s%N) w0=$(worker_ticks) s0=$(nginx_sched)
     out=$(ip netns exec nlb-client "${pinning[@]}" wrk -t1 -c"$conns" -d"${duration}s" --latency \
         "${hdr[@]}" "$url" 2>&1)
     t1=$(date +%s%N) w1=$(worker_ticks) s1=$(nginx_sched)
+    [ -n "$spinner" ] && { kill "$spinner" 2>/dev/null; wait "$spinner" 2>/dev/null; }
     cpu=$(awk -v a="$s0" -v b="$s1" -v t="$((t1 - t0))" 'BEGIN { split(a, x, " "); split(b, y, " ")
         printf ", nginx ran %.0f%% / waited %.0f%% of a CPU", (y[1] - x[1]) * 100 / t, (y[2] - x[2]) * 100 / t }')
     if [ -n "$w0" ] && [ -n "$w1" ]; then
@@ -414,6 +427,7 @@ commit=$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo unknown)
 echo "nlb peer benchmark: wrk -t1 -c$conns -d${duration}s, nginx backends (worker_processes 1)"
 echo "  $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -r), $(nproc) CPUs, commit $commit," \
     "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+[ "$spin" = 1 ] && echo "  control: a busy loop on CPU $lb_cpu during (b) and (c)"
 if [ "$pin" = 1 ]; then
     echo "  pinned: wrk, nginx and the endpoints' TCP stacks on CPU $app_cpu; the balancer on CPU $lb_cpu"
 else
