@@ -183,7 +183,8 @@ int main(int argc, char **argv) {
         ->check(CLI::Range(int64_t{1024}, int64_t{1} << 30))
         ->capture_default_str();
     app.add_option("--rate-limit", rate_text,
-                   "Changes (create/update/delete calls) per second per client, N/s; 0 = off")
+                   "Changes (create/update/delete calls) per second per TCP client (certificate "
+                   "identity or IP address; unix-socket clients are not limited), N/s; 0 = off")
         ->capture_default_str();
     app.add_option("--rate-burst", rate_burst,
                    "Changes a client may make at once before --rate-limit applies "

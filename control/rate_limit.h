@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Per-client token buckets for the calls that change the desired state
- * (nlb-control --rate-limit N/s --rate-burst B). A client is identified by
- * its verified TLS certificate identity when it has one, else by its peer
- * address without the port ("ipv4:198.18.0.1"), and every unix-socket client
- * shares the identity "unix" (gRPC does not tell the peer's uid).
+ * (nlb-control --rate-limit N/s --rate-burst B) of TCP clients. A client is
+ * identified by its verified TLS certificate identity when it has one, else
+ * by its peer address without the port ("ipv4:198.18.0.1"). Unix-socket
+ * clients are not limited: they are local operators admitted by the socket's
+ * mode and group, and gRPC does not tell one from another (no peer uid), so
+ * one bucket for all of them would let one script starve the others.
  *
  * Thread safety: admit() may be called from any gRPC thread (one mutex).
  */
@@ -32,7 +34,7 @@ class rate_limiter {
 
     bool enabled() const { return rate_ > 0; }
 
-    /** The identity a call's bucket is kept under (see the file comment). */
+    /** The identity a call's bucket is kept under ("" for a unix-socket client: no limit). */
     static std::string identity(const grpc::ServerContext &ctx) {
         auto auth = ctx.auth_context();
         if (auth && auth->IsPeerAuthenticated()) {
@@ -40,7 +42,7 @@ class rate_limiter {
                 return "tls:" + std::string(v.data(), v.size());
         }
         std::string peer = ctx.peer();
-        if (peer.rfind("unix", 0) == 0) return "unix";
+        if (peer.rfind("unix", 0) == 0) return "";
         auto colon = peer.rfind(':');
         auto first = peer.find(':');
         if (colon != std::string::npos && colon != first) peer.resize(colon);
@@ -55,6 +57,7 @@ class rate_limiter {
     grpc::Status admit(const grpc::ServerContext &ctx) {
         if (!enabled()) return grpc::Status::OK;
         const std::string who = identity(ctx);
+        if (who.empty()) return grpc::Status::OK;
         const auto now = std::chrono::steady_clock::now();
         double wait_s;
         {

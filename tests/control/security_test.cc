@@ -14,9 +14,10 @@
  *  - request limits: a 10 MB request is RESOURCE_EXHAUSTED (--max-request-bytes
  *    default 4 MiB, configurable), 100 000 instances in one call is
  *    INVALID_ARGUMENT naming the limit, the daemon keeps serving;
- *  - the per-client rate limit on changes: RESOURCE_EXHAUSTED with a retry
- *    delay (message and google.rpc.RetryInfo detail) once the burst is spent,
- *    reads are not limited, a change after the delay gets in.
+ *  - the per-client rate limit on changes of TCP clients: RESOURCE_EXHAUSTED
+ *    with a retry delay (message and google.rpc.RetryInfo detail) once the
+ *    burst is spent; reads and unix-socket clients are not limited; a change
+ *    after the delay gets in.
  */
 #include "daemon.h"
 
@@ -436,12 +437,17 @@ TEST(limits, max_request_bytes_is_configurable) {
     EXPECT_EQ(d.stop(), 0);
 }
 
-TEST(limits, rate_limit_on_changes_per_client) {
+TEST(limits, rate_limit_on_changes_per_tcp_client) {
     temp_dir dir;
+    const std::string p = dir.path() + "/";
     // 0.5 changes/s, 3 at once: the 4th change within 2 s is refused.
-    control_daemon d(dir.path(), {"--rate-limit", "0.5/s", "--rate-burst", "3"});
-    ASSERT_TRUE(d.start());
-    auto stub = d.stub();
+    daemon_proc d(dir.path(), {"--listen", "127.0.0.1:0", "--listen", "unix:" + p + "c.sock",
+                               "--state", p + "state.db", "--init-state", "--rate-limit",
+                               "0.5/s", "--rate-burst", "3"});
+    std::string port = d.port_of("127.0.0.1:0");
+    ASSERT_FALSE(port.empty()) << d.log();
+    auto stub = v1::LoadBalancing::NewStub(
+        grpc::CreateChannel("127.0.0.1:" + port, grpc::InsecureChannelCredentials()));
     auto t0 = std::chrono::steady_clock::now();
     int accepted = 0;
     grpc::Status refused;
@@ -466,7 +472,7 @@ TEST(limits, rate_limit_on_changes_per_client) {
     ASSERT_TRUE(std::regex_search(
         msg, m,
         std::regex(R"(^rate limit exceeded: at most 0\.5 changes per second \(burst 3\) per )"
-                   R"(client \(unix\); retry in (\d+) ms$)")))
+                   R"(client \(ipv4:127\.0\.0\.1\); retry in (\d+) ms$)")))
         << msg;
     int retry_ms = std::stoi(m[1]);
     EXPECT_GT(retry_ms, 0);
@@ -475,12 +481,22 @@ TEST(limits, rate_limit_on_changes_per_client) {
               std::string::npos);
     // Reads are not limited.
     for (int i = 0; i < 10; i++) EXPECT_EQ(count_lbs(*stub), accepted);
+    // Local operators on the unix socket are not limited (no identity to tell them apart).
+    auto local = v1::LoadBalancing::NewStub(
+        grpc::CreateChannel("unix:" + p + "c.sock", grpc::InsecureChannelCredentials()));
+    for (int i = 0; i < 10; i++) {
+        v1::LoadBalancer out;
+        auto st = call(*local, &lbs::CreateLoadBalancer,
+                       lb_request("local" + std::to_string(i), "198.18.3." + std::to_string(i + 1)),
+                       &out);
+        EXPECT_TRUE(st.ok()) << st.error_message();
+    }
     // After the delay a change gets in again.
     std::this_thread::sleep_for(std::chrono::milliseconds(retry_ms + 50));
     v1::LoadBalancer out;
     auto st = call(*stub, &lbs::CreateLoadBalancer, lb_request("late", "198.18.2.1"), &out);
     EXPECT_TRUE(st.ok()) << st.error_message();
-    EXPECT_EQ(count_lbs(*stub), accepted + 1);
+    EXPECT_EQ(count_lbs(*stub), accepted + 11);
     EXPECT_EQ(d.stop(), 0);
 }
 
