@@ -36,7 +36,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr unsigned pool_size = 511;  // 2^9 - 1: the mempool's best size
+constexpr unsigned pool_size = 511;    // 2^9 - 1: the mempool's best size
 constexpr unsigned tx_ring_size = 32;  // holds 31
 constexpr unsigned tx_ring_room = tx_ring_size - 1;
 constexpr unsigned worker_ring_size = 64;  // slow / resolve / tx rings of the worker: hold 63
@@ -260,7 +260,8 @@ TEST_F(fixture, a_full_tx_queue_drops_and_counts_and_leaks_nothing) {
     }
     ASSERT_TRUE(poll_until([&] {
         return rings_idle() && worker_drops(drop_reason::tx_full) == n - tx_ring_room;
-    })) << "tx_full " << worker_drops(drop_reason::tx_full);
+    })) << "tx_full "
+        << worker_drops(drop_reason::tx_full);
     EXPECT_EQ(ctx.counters.tx_packets.get() - tx_before, tx_ring_room);
     EXPECT_EQ(rte_ring_count(ports[1].tx), tx_ring_room);
     // What was sent sits in the TX ring; everything refused went back to the pool.
@@ -290,7 +291,8 @@ TEST_F(fixture, the_main_lcores_rings_and_tx_full_drop_and_count_and_leak_nothin
     EXPECT_EQ(in_use(), start_in_use + room);
     ASSERT_TRUE(poll_until([&] {
         return rings_idle() && worker_drops(drop_reason::tx_full) == room - tx_ring_room;
-    })) << "tx_full " << worker_drops(drop_reason::tx_full);
+    })) << "tx_full "
+        << worker_drops(drop_reason::tx_full);
     EXPECT_EQ(sp->counters().arp_replies_sent.get(), room);
     EXPECT_EQ(rte_ring_count(ports[0].tx), tx_ring_room);
     EXPECT_EQ(in_use(), start_in_use + tx_ring_room);
@@ -326,12 +328,12 @@ TEST_F(fixture, an_empty_pool_drops_and_counts_and_leaks_nothing) {
 
     ASSERT_TRUE(poll_until([&] {
         return rings_idle() && sp->pending() == 0 && slow_drops(drop_reason::no_neighbour) == n;
-    })) << "no_neighbour " << slow_drops(drop_reason::no_neighbour) << " pending "
-        << sp->pending() << " no_mbuf " << slow_drops(drop_reason::no_mbuf) << " received "
-        << sp->counters().received.get() << " rx ring " << rte_ring_count(ports[0].rx)
-        << " resolve ring " << rte_ring_count(ctx.resolve_ring) << " slow ring "
-        << rte_ring_count(ctx.slow_ring) << " tx ring " << rte_ring_count(ctx.tx_ring)
-        << " clock " << clock_ms();
+    })) << "no_neighbour "
+        << slow_drops(drop_reason::no_neighbour) << " pending " << sp->pending() << " no_mbuf "
+        << slow_drops(drop_reason::no_mbuf) << " received " << sp->counters().received.get()
+        << " rx ring " << rte_ring_count(ports[0].rx) << " resolve ring "
+        << rte_ring_count(ctx.resolve_ring) << " slow ring " << rte_ring_count(ctx.slow_ring)
+        << " tx ring " << rte_ring_count(ctx.tx_ring) << " clock " << clock_ms();
     EXPECT_GE(slow_drops(drop_reason::no_mbuf), 1u);  // the probes that could not be built
     EXPECT_EQ(sp->counters().probes_sent.get(), 0u);
     // Every SYN went back to the pool; only the ballast is in use.

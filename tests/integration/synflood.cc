@@ -38,7 +38,9 @@ constexpr uint32_t lab_mask = 0xFFFE0000u;  // /15
 constexpr unsigned frame_len = 14 + 20 + 20;
 constexpr unsigned batch = 256;
 
-bool in_lab(uint32_t a) { return (a & lab_mask) == lab_net; }
+bool in_lab(uint32_t a) {
+    return (a & lab_mask) == lab_net;
+}
 
 uint16_t fold(uint32_t s) {
     while (s >> 16) s = (s & 0xFFFF) + (s >> 16);
@@ -158,8 +160,8 @@ uint32_t random_source(std::mt19937_64 &rng, const options &o) {
     }
 }
 
-void build_syn(uint8_t *f, const uint8_t *src_mac, const options &o, uint32_t src,
-               uint16_t sport, uint32_t seq) {
+void build_syn(uint8_t *f, const uint8_t *src_mac, const options &o, uint32_t src, uint16_t sport,
+               uint32_t seq) {
     std::memcpy(f, o.dst_mac, 6);
     std::memcpy(f + 6, src_mac, 6);
     put16(f + 12, 0x0800);
@@ -218,8 +220,7 @@ int main(int argc, char **argv) {
         std::string path = "/sys/class/net/" + o.iface + "/address";
         if (FILE *f = std::fopen(path.c_str(), "r")) {
             unsigned m[6];
-            if (std::fscanf(f, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) ==
-                6)
+            if (std::fscanf(f, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) == 6)
                 for (int k = 0; k < 6; k++) src_mac[k] = static_cast<uint8_t>(m[k]);
             std::fclose(f);
         }
