@@ -25,7 +25,8 @@
  *
  * Every wait is bounded; the children are SIGKILLed on any exit path.
  * usage: nlb-bench-control [--changes N] [--cli-changes N] [--services N]
- *          [--backends N] [--baseline-services N] [--only latency|push] [--keep]
+ *          [--backends N] [--baseline-services N] [--only latency|push] [--poll-us N]
+ *          [--keep]
  */
 #include "dataplane.grpc.pb.h"
 #include "nlb.grpc.pb.h"
@@ -370,6 +371,9 @@ struct options {
     bool keep = false;
 };
 
+/** How often the latency run asks the dataplane whether a change arrived (--poll-us). */
+std::chrono::microseconds poll_step{250};
+
 int run_latency(const options &o) {
     bench_env env;
     env.keep = o.keep;
@@ -405,7 +409,7 @@ int run_latency(const options &o) {
         }
         env.must(st, add ? "AddInstances" : "RemoveInstances");
         call_ms.push_back(ms_since(t0));
-        if (!wait_for([&] { return env.lists(vip, addr) == (add ? 1 : 0); }, 5s, 250us))
+        if (!wait_for([&] { return env.lists(vip, addr) == (add ? 1 : 0); }, 5s, poll_step))
             die("change " + std::to_string(i) + " not seen in the dataplane within 5 s");
         api_ms.push_back(ms_since(t0));
     }
@@ -429,7 +433,7 @@ int run_latency(const options &o) {
         const int rc = p.wait();
         cli_wall.push_back(ms_since(t0));
         if (rc != 0) die("nlbctl failed: " + slurp(env.dir + "/nlbctl.log"));
-        if (!wait_for([&] { return env.lists(vip, addr) == (add ? 1 : 0); }, 5s, 250us))
+        if (!wait_for([&] { return env.lists(vip, addr) == (add ? 1 : 0); }, 5s, poll_step))
             die("nlbctl change " + std::to_string(i) + " not seen in the dataplane within 5 s");
         cli_total.push_back(ms_since(t0));
     }
@@ -631,6 +635,8 @@ int main(int argc, char **argv) {
         };
         if (a == "--changes")
             o.changes = number(1, 100000);
+        else if (a == "--poll-us")
+            poll_step = std::chrono::microseconds(number(10, 100000));
         else if (a == "--cli-changes")
             o.cli_changes = number(0, 100000);
         else if (a == "--services")
@@ -647,7 +653,8 @@ int main(int argc, char **argv) {
         else if (a == "--help" || a == "-h") {
             std::puts(
                 "usage: nlb-bench-control [--changes N] [--cli-changes N] [--services N] "
-                "[--backends N] [--baseline-services N] [--only latency|push] [--keep]");
+                "[--backends N] [--baseline-services N] [--only latency|push] [--poll-us N] "
+                "[--keep]");
             return 0;
         } else
             die("unknown option '" + a + "' (see --help)");
