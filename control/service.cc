@@ -37,6 +37,30 @@ control_service::control_service(store &st, instance_status_source &health,
         };
 }
 
+api_error control_service::bounded(const api_error &e) {
+    constexpr size_t max_text = 200, max_message = 2000;
+    auto cut = [&](const std::string &t) {
+        return t.size() <= max_text ? t
+                                    : t.substr(0, max_text) + "... (" +
+                                          std::to_string(t.size()) + " characters)";
+    };
+    if (e.fields.empty()) return api_error{e.code, cut(e.message), {}};
+    if (e.message.size() <= max_message) return e;
+    violations v;
+    size_t size = 0;
+    for (const auto &f : e.fields) {
+        field_violation c{cut(f.field), cut(f.description)};
+        size += c.field.size() + c.description.size() + 4;
+        if (!v.empty() && size > max_message) break;
+        v.push_back(std::move(c));
+    }
+    const size_t more = e.fields.size() - v.size();
+    api_error out = invalid_argument(std::move(v));
+    out.code = e.code;
+    if (more > 0) out.message += "; and " + std::to_string(more) + " more violations";
+    return out;
+}
+
 std::string control_service::page_token(const std::string &last_name) {
     std::string t = "n1.";
     for (unsigned char c : last_name) {

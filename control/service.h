@@ -101,11 +101,20 @@ class control_service final : public v1::LoadBalancing::Service {
             f();
             return grpc::Status::OK;
         } catch (const api_error &e) {
-            return e.to_status();
+            return bounded(e).to_status();
         } catch (const store_error &e) {
             return grpc::Status(grpc::StatusCode::INTERNAL, e.what());
         }
     }
+
+    /**
+     * `e` cut to fit in gRPC's trailers (a client refuses more than 8 KiB of
+     * metadata, which would turn the answer into "metadata size exceeds
+     * limit"): each field and description at most 200 characters, the message
+     * at most about 2000 ("...; and N more violations"), so a request with many
+     * bad fields or a huge value still gets a readable INVALID_ARGUMENT.
+     */
+    static api_error bounded(const api_error &e);
 
     /** run() for a call that changes the state: the caller's rate limit first (c may be null). */
     template <class F>

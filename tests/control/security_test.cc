@@ -13,7 +13,9 @@
  *    the unix socket keeps working without TLS;
  *  - request limits: a 10 MB request is RESOURCE_EXHAUSTED (--max-request-bytes
  *    default 4 MiB, configurable), 100 000 instances in one call is
- *    INVALID_ARGUMENT naming the limit, the daemon keeps serving;
+ *    INVALID_ARGUMENT naming the limit, the daemon keeps serving; 1000 bad
+ *    fields or a 1 MB value still get a readable INVALID_ARGUMENT (bounded to
+ *    fit gRPC's trailers, not "metadata size exceeds limit");
  *  - the per-client rate limit on changes of TCP clients: RESOURCE_EXHAUSTED
  *    with a retry delay (message and google.rpc.RetryInfo detail) once the
  *    burst is spent; reads and unix-socket clients are not limited; a change
@@ -418,6 +420,38 @@ TEST(limits, huge_requests_get_a_clear_error_and_the_daemon_keeps_serving) {
     v1::ListServerGroupsResponse lr;
     ASSERT_TRUE(call(*stub, &lbs::ListServerGroups, lq, &lr).ok());
     EXPECT_EQ(lr.server_groups_size(), 1);
+    EXPECT_EQ(d.stop(), 0);
+}
+
+TEST(limits, errors_stay_readable_for_many_bad_fields_or_huge_values) {
+    temp_dir dir;
+    control_daemon d(dir.path());
+    ASSERT_TRUE(d.start());
+    auto stub = d.stub();
+    // 1000 bad instances (within the limit): the first violations and a count of the rest.
+    auto bad = group_request("bad", 1000);
+    for (auto &in : *bad.mutable_server_group()->mutable_instances())
+        in.set_address("not-an-address-" + in.id());
+    v1::ServerGroup out;
+    auto st = call(*stub, &lbs::CreateServerGroup, bad, &out);
+    ASSERT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+    EXPECT_EQ(st.error_message().rfind("server_group.instances[0].address: value "
+                                       "\"not-an-address-i0\" is not an IPv4 or IPv6 address",
+                                       0),
+              0u)
+        << st.error_message();
+    EXPECT_NE(st.error_message().find(" more violations"), std::string::npos);
+    EXPECT_LT(st.error_message().size(), 2500u);
+    // A 1 MB name is echoed cut short.
+    v1::GetLoadBalancerRequest get;
+    get.set_name(std::string(1 << 20, 'x'));
+    v1::LoadBalancer lb;
+    st = call(*stub, &lbs::GetLoadBalancer, get, &lb);
+    ASSERT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+    EXPECT_TRUE(std::regex_search(st.error_message(),
+                                  std::regex(R"(\.\.\. \(\d{7} characters\))")))
+        << st.error_message().substr(0, 300);
+    EXPECT_LT(st.error_message().size(), 500u);
     EXPECT_EQ(d.stop(), 0);
 }
 
