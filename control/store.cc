@@ -189,7 +189,7 @@ std::unique_ptr<store> store::open(const std::string &path, if_missing missing) 
                 if (problems.size() > 200) break;
             }
             if (!problems.empty())
-                throw store_error("damaged (truncated or corrupt): " + problems);
+                throw store_error("is damaged (truncated or corrupt): " + problems);
         }
         int tables = 0;
         bool has_version = false;
@@ -214,8 +214,10 @@ std::unique_ptr<store> store::open(const std::string &path, if_missing missing) 
         int code = sqlite3_errcode(db) & 0xff;
         if (code == SQLITE_CORRUPT)
             throw store_error("state database " + path + " is damaged (truncated or corrupt): " +
-                              e.what());
-        throw store_error("state database " + path + ": " + e.what());
+                              sqlite3_errmsg(db));
+        std::string msg = e.what();
+        throw store_error("state database " + path + (msg.rfind("is ", 0) == 0 ? " " : ": ") +
+                          msg);
     }
     return s;
 }
