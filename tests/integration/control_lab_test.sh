@@ -14,7 +14,8 @@
 #  3. drain: a long-lived connection on be2, then be2 is removed from the group: it shows
 #     DRAINING with its connection, new connections avoid it, the held connection keeps
 #     working, and it is reset once the 10 s timeout has passed;
-#  4. the server group is replaced (be2, be3): be1 drains, then leaves the dataplane; new
+#  4. the server group is replaced (be2, be3): be1 drains (ending at once: no open
+#     connection), then leaves the dataplane; new
 #     requests reach be2 and be3 only;
 #  5. the listener is deleted: the dataplane service goes; then the backend service.
 #
@@ -189,10 +190,11 @@ rm -f "$hold_out"
 nlbctl server-group create sg2 --type virtual --region r1 --vpc v1 --zone z1 \
     --instance id=be2,ip=198.19.0.12 --instance id=be3,ip=198.19.0.13 >/dev/null || fail "sg2 create"
 nlbctl backend-service set-server-group web --lb lab --server-group sg2 >/dev/null || fail "set-server-group sg2"
-be1_draining() { dp_backends | grep -q '^198.19.0.11 DRAINING$'; }
-wait_until 1 be1_draining && ok "dataplane: be1 (left with the old group) DRAINING" ||
+# be1 left with the old group: DRAINING, or already gone, as it has no open connection (its
+# requests' connections are closed) and a drain ends when the last one closes.
+be1_left() { ! dp_backends | grep -q '^198.19.0.11 ACTIVE$'; }
+wait_until 1 be1_left && ok "dataplane: be1 (left with the old group) takes no new connections" ||
     fail "after replace: $(dp_backends)"
-# be1 drains until its connection entries are gone or the 10 s timeout passes.
 two_left() { [ "$(dp_backends | cut -d' ' -f1 | sort | tr '\n' ' ')" = "198.19.0.12 198.19.0.13 " ]; }
 wait_until 13 two_left && ok "dataplane follows the new group: be2, be3" || fail "after replace: $(dp_backends)"
 two_healthy() { [ "$(health_count HEALTHY)" = 2 ]; }
