@@ -238,7 +238,20 @@ run_generator() {
     fi
     echo "set fwd io retry" >&3
     echo "start" >&3
-    sleep "$wu"
+    # Warm-up: WARMUP seconds, and at least until the generator has read the whole pcap
+    # once (every flow's SYN sent) plus one second, at most 20 s (nlb's neighbours learnt
+    # at the start stay reachable for 30 s).
+    local t=0 read_pkts
+    while [ "$t" -lt 20 ]; do
+        sleep 1
+        t=$((t + 1))
+        echo "show port stats 0" >&3
+        sleep 0.2
+        read_pkts=$(awk '/NIC statistics for port/ { port = $6 }
+            /RX-packets:/ && port == 0 { n = $2 } END { print n + 0 }' "$tmp/gen.log")
+        [ "$read_pkts" -lt "$pkts" ] || { [ "$t" -ge "$wu" ] && break; }
+    done
+    [ "$read_pkts" -ge "$pkts" ] || log "warning: the generator read only $read_pkts of $pkts packets before the window"
     echo "show port stats all" >&3
     sleep "$window"
     echo "show port stats all" >&3
