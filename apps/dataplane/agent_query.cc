@@ -24,6 +24,7 @@ void add_worker(const worker_counters &c, v1::Counters *out) {
     out->set_packets(out->packets() + c.rx_packets.get());
     out->set_bytes(out->bytes() + c.rx_bytes.get());
     out->set_new_connections(out->new_connections() + c.new_conns.get());
+    out->set_persistence_hits(out->persistence_hits() + c.persist_hits.get());
     add_drops(c.drops, out);
 }
 
@@ -60,13 +61,15 @@ agent_status agent_state::get_stats(const v1::GetStatsRequest &req,
     for (size_t i = 0; i < dp_.workers.size(); i++) {
         const agent_worker &w = dp_.workers[i];
         if (!w.pipeline) continue;
+        const conn_worker_stats cs = dp_.conns->stats(static_cast<unsigned>(i));
         add_worker(w.pipeline->counters(), total);
+        total->set_evicted_connections(total->evicted_connections() + cs.evicted);
         if (req.per_lcore()) {
             v1::LcoreStats *ls = resp->add_lcores();
             ls->set_lcore(w.lcore);
             add_worker(w.pipeline->counters(), ls->mutable_counters());
-            ls->mutable_counters()->set_active_connections(
-                dp_.conns->stats(static_cast<unsigned>(i)).live);
+            ls->mutable_counters()->set_active_connections(cs.live);
+            ls->mutable_counters()->set_evicted_connections(cs.evicted);
             if (w.rounds && w.idle_rounds) {
                 const uint64_t rounds = w.rounds->get(), idle = w.idle_rounds->get();
                 ls->set_idle_polls(idle);
