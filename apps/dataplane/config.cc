@@ -275,7 +275,7 @@ nic_profile read_profile(const std::string &path) {
     r.check_keys(root,
                  {"driver", "bus", "devargs", "mtu", "max_mtu", "max_queues", "rx_descriptors",
                   "tx_descriptors", "min_descriptors", "max_descriptors", "paired_queues", "rss",
-                  "rss_hash", "rx_offloads", "tx_offloads", "promiscuous"});
+                  "rss_hash", "rx_offloads", "tx_offloads", "promiscuous", "rx_interrupts"});
     nic_profile p;
     p.path = path;
     p.name = std::filesystem::path(path).stem().string();
@@ -307,6 +307,7 @@ nic_profile read_profile(const std::string &path) {
     if (const Setting *s = r.find(root, "tx_offloads"))
         p.tx_offloads = r.flags(*s, tx_offload_names);
     r.get_bool(root, "promiscuous", &p.promiscuous);
+    r.get_bool(root, "rx_interrupts", &p.rx_interrupts);
     return p;
 }
 
@@ -432,12 +433,12 @@ class port_reader {
         : r_(r), opt_(opt), c_(c) {}
 
     port_config read(const Setting &s, unsigned index) {
-        r_.check_keys(s, {"name",        "pci",       "vdev",           "devargs",
-                          "iface",       "profile",   "role",           "mtu",
-                          "rx_queues",   "tx_queues", "rx_descriptors", "tx_descriptors",
-                          "promiscuous", "rss",       "rss_hash",       "rx_offloads",
-                          "tx_offloads", "ipv4",      "ipv6",           "gateway_v4",
-                          "gateway_v6"});
+        r_.check_keys(s, {"name",        "pci",          "vdev",           "devargs",
+                          "iface",       "profile",      "role",           "mtu",
+                          "rx_queues",   "tx_queues",    "rx_descriptors", "tx_descriptors",
+                          "promiscuous", "rss",          "rss_hash",       "rx_offloads",
+                          "tx_offloads", "ipv4",         "ipv6",           "gateway_v4",
+                          "gateway_v6",  "rx_interrupts"});
         port_config p;
         p.line = s.getSourceLine();
         p.name = "port" + std::to_string(index);
@@ -580,6 +581,8 @@ class port_reader {
         r_.get(s, "tx_descriptors", prof.min_descriptors, prof.max_descriptors, &p->tx_descriptors);
         p->promiscuous = prof.promiscuous;
         r_.get_bool(s, "promiscuous", &p->promiscuous);
+        p->rx_interrupts = prof.rx_interrupts;
+        r_.get_bool(s, "rx_interrupts", &p->rx_interrupts);
         p->rss = prof.rss;
         r_.get_bool(s, "rss", &p->rss);
         p->rss_hash = prof.rss_hash;

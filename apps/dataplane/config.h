@@ -75,6 +75,9 @@ struct nic_profile {
     uint64_t rx_offloads = 0;
     uint64_t tx_offloads = 0;
     bool promiscuous = false;
+    // The driver raises RX queue interrupts (DPDK's rx_intr API): idle workers then block
+    // until a packet arrives instead of waking up on a timer (worker_loop.h).
+    bool rx_interrupts = false;
 };
 
 /** One entry of the "ports" list, profile defaults already applied. */
@@ -95,6 +98,8 @@ struct port_config {
     uint16_t rx_descriptors = 1024;
     uint16_t tx_descriptors = 1024;
     bool promiscuous = false;
+    bool rx_interrupts =
+        false;        // idle workers wait for the queue's RX interrupt (profile's default)
     bool rss = true;  // use RSS when there is more than one queue and the device has it
     uint64_t rss_hash = 0;
     uint64_t rx_offloads = 0;

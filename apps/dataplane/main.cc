@@ -102,7 +102,8 @@ void print_stats(const std::vector<std::unique_ptr<nlb::worker>> &workers,
                  const std::vector<std::unique_ptr<worker_context>> &contexts,
                  const slow_path &sp) {
     uint64_t drops[nlb::drop_reason_count] = {};
-    uint64_t rx = 0, fwd = 0, conns = 0, tx = 0, sleeps = 0, rounds = 0;
+    uint64_t rx = 0, fwd = 0, conns = 0, tx = 0, sleeps = 0, rounds = 0, intr_waits = 0,
+             intr_wakeups = 0;
     for (size_t i = 0; i < workers.size(); i++) {
         const nlb::worker_counters &c = workers[i]->counters();
         rx += c.rx_packets.get();
@@ -111,16 +112,19 @@ void print_stats(const std::vector<std::unique_ptr<nlb::worker>> &workers,
         tx += contexts[i]->counters.tx_packets.get();
         sleeps += contexts[i]->counters.sleeps.get();
         rounds += contexts[i]->counters.rounds.get();
+        intr_waits += contexts[i]->counters.intr_waits.get();
+        intr_wakeups += contexts[i]->counters.intr_wakeups.get();
         for (size_t r = 0; r < nlb::drop_reason_count; r++) drops[r] += c.drops[r].get();
     }
     for (size_t r = 0; r < nlb::drop_reason_count; r++) drops[r] += sp.counters().drops[r].get();
     std::fprintf(stderr,
-                 "nlb-dataplane: rx %lu forwarded %lu tx %lu new_conns %lu rounds %lu sleeps %lu; "
+                 "nlb-dataplane: rx %lu forwarded %lu tx %lu new_conns %lu rounds %lu sleeps %lu "
+                 "(rx interrupt waits %lu, woken by a packet %lu); "
                  "slow path: arp replies %lu nd adverts %lu echo replies %lu probes %lu "
                  "announcements %lu learnt %lu\n",
                  (unsigned long)rx, (unsigned long)fwd, (unsigned long)tx, (unsigned long)conns,
-                 (unsigned long)rounds, (unsigned long)sleeps,
-                 (unsigned long)sp.counters().arp_replies_sent.get(),
+                 (unsigned long)rounds, (unsigned long)sleeps, (unsigned long)intr_waits,
+                 (unsigned long)intr_wakeups, (unsigned long)sp.counters().arp_replies_sent.get(),
                  (unsigned long)sp.counters().nd_adverts_sent.get(),
                  (unsigned long)sp.counters().echo_replies_sent.get(),
                  (unsigned long)sp.counters().probes_sent.get(),
@@ -174,6 +178,8 @@ int run_workers(const dataplane_config &config, const port_set &ports, rte_mempo
         if (options.deep_sleep_us == 0) ctx->backoff.deep_after_ms = 0;
         if (options.deep_sleep_us > 0)
             ctx->backoff.deep_sleep_us = static_cast<uint32_t>(options.deep_sleep_us);
+        ctx->rx_interrupts = std::all_of(ports.ports().begin(), ports.ports().end(),
+                                         [](const port_state &p) { return p.rx_interrupts; });
         ctx->stop = &workers_stop;
         if (!create_worker_rings(ctx.get(), 1024, &error)) {
             std::fprintf(stderr, "%s\n", error.c_str());

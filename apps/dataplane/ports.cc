@@ -90,8 +90,16 @@ bool start_port(const port_config &config, unsigned index, rte_mempool *pool, po
     conf.rxmode.offloads = st.rx_offloads;
     conf.txmode.offloads = st.tx_offloads;
 
+    // RX queue interrupts where the configuration asks for them; a driver that refuses
+    // them is configured without (its workers then back off on a timer).
+    conf.intr_conf.rxq = config.rx_interrupts ? 1 : 0;
     ret = rte_eth_dev_configure(id, config.rx_queues, config.tx_queues, &conf);
+    if (ret != 0 && conf.intr_conf.rxq) {
+        conf.intr_conf.rxq = 0;
+        ret = rte_eth_dev_configure(id, config.rx_queues, config.tx_queues, &conf);
+    }
     if (ret != 0) return fail("configure", errno_text(ret));
+    st.rx_interrupts = conf.intr_conf.rxq != 0;
     uint16_t rx_desc = config.rx_descriptors, tx_desc = config.tx_descriptors;
     ret = rte_eth_dev_adjust_nb_rx_tx_desc(id, &rx_desc, &tx_desc);
     if (ret != 0) return fail("size descriptor rings of", errno_text(ret));

@@ -37,6 +37,7 @@ struct port_state {
     uint64_t rx_offloads = 0;  // offloads actually enabled
     uint64_t tx_offloads = 0;
     bool promiscuous = false;
+    bool rx_interrupts = false;  // configured with RX queue interrupts (intr_conf.rxq)
     bool started = false;
 };
 

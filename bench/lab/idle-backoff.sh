@@ -10,9 +10,16 @@
 #                 sequential new connections (connections/s)
 # The "off" figures are the baseline of the same run.
 #
-# usage: bench/lab/idle-backoff.sh [BUILD_DIR]   (default build)
+# By default the wake-up clients and the backends' servers run on CPU 0, away from the
+# worker's lcore (CPU 1), as they would be beside an isolated worker core in production;
+# --no-pin lets the kernel place them, and on a VM they then also land on, and pay for
+# waking, the vCPU the sleeping worker left idle.
+#
+# usage: bench/lab/idle-backoff.sh [--no-pin] [BUILD_DIR]   (default build)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+pin=1
+[ "${1:-}" = --no-pin ] && { pin=0; shift; }
 builddir=${1:-build}
 [ "$(id -u)" -eq 0 ] || { echo "needs root (the lab)"; exit 1; }
 lab=./scripts/lab.sh
@@ -52,7 +59,12 @@ while True:
     sleep 3
     t0=$(cpu_ticks "$pid"); sleep 5; t1=$(cpu_ticks "$pid")
     idle=$(( (t1 - t0) * 100 / (5 * $(getconf CLK_TCK)) ))
-    wake=$(ip netns exec nlb-client python3 -c '
+    local on_cpu0=()
+    if [ "$pin" = 1 ]; then
+        for p in $(cat /run/nlb-lab/be*.pid); do taskset -a -p -c 0 "$p" >/dev/null; done
+        on_cpu0=(taskset -c 0)
+    fi
+    wake=$(ip netns exec nlb-client "${on_cpu0[@]}" python3 -c '
 import socket, statistics, time
 def run(gap, n):
     out = []

@@ -189,6 +189,8 @@ const bad_case bad_cases[] = {
      "t.conf:3: key 'ports.[0].rss_hash.[0]': unknown name 'sctp'"},
     {"boolean expected", eal + port_line("promiscuous = 1;"),
      "t.conf:3: key 'ports.[0].promiscuous': expected a boolean"},
+    {"rx_interrupts not a boolean", eal + port_line("rx_interrupts = \"yes\";"),
+     "t.conf:3: key 'ports.[0].rx_interrupts': expected a boolean"},
     {"ports not a list", eal + "ports = { vdev = \"net_null0\"; };\n",
      "t.conf:2: key 'ports': expected a list"},
 };
@@ -296,7 +298,8 @@ TEST(config, profile_values_are_defaults_the_port_overrides) {
                        "  { profile = \"af_packet\"; iface = \"nlb-cl-h\"; role = \"client\";\n"
                        "    ipv4 = \"198.18.0.1/24\"; },\n"
                        "  { profile = \"af_packet\"; iface = \"nlb-dp1\"; role = \"backend\";\n"
-                       "    ipv4 = \"198.19.0.1/24\"; mtu = 1600; promiscuous = false; }\n"
+                       "    ipv4 = \"198.19.0.1/24\"; mtu = 1600; promiscuous = false;\n"
+                       "    rx_interrupts = true; }\n"
                        ");\n";
     config_result r = load(text);
     ASSERT_TRUE(r.ok()) << r.error;
@@ -312,7 +315,9 @@ TEST(config, profile_values_are_defaults_the_port_overrides) {
     EXPECT_EQ(b.mtu, 1600);  // port override
     EXPECT_TRUE(a.promiscuous);
     EXPECT_FALSE(b.promiscuous);
-    EXPECT_FALSE(a.rss);  // af_packet: no RSS
+    EXPECT_FALSE(a.rx_interrupts);  // af_packet's profile: the PMD gives none
+    EXPECT_TRUE(b.rx_interrupts);   // port override
+    EXPECT_FALSE(a.rss);            // af_packet: no RSS
     EXPECT_EQ(a.rx_descriptors, 512);
 
     std::vector<std::string> args = eal_arguments(*r.config);
@@ -367,7 +372,8 @@ TEST(config, errors_in_an_included_file_name_that_file) {
 
 TEST(config, values_with_control_bytes_still_give_one_line) {
     // Found by fuzz-config: a string value holding a newline made a two-line error.
-    config_result r = load_config_string("eal = { lcores = \"0-1\nworkers\"; };\n", "x.conf", options());
+    config_result r =
+        load_config_string("eal = { lcores = \"0-1\nworkers\"; };\n", "x.conf", options());
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error.find('\n'), std::string::npos) << r.error;
     EXPECT_NE(r.error.find("'0-1\\nworkers'"), std::string::npos) << r.error;

@@ -87,7 +87,16 @@ TEST(ports, rss_is_enabled_where_the_device_reports_it) {
     EXPECT_TRUE(st.promiscuous);
     EXPECT_EQ(rte_eth_promiscuous_get(st.port_id), 1);
     link_status l = port_link(st);
-    EXPECT_TRUE(l.up);  // net_null's link is up once started
+    EXPECT_TRUE(l.up);               // net_null's link is up once started
+    EXPECT_FALSE(st.rx_interrupts);  // not asked for
+    stop_port(&st);
+
+    // RX interrupts asked for: configured (net_null accepts the setting; whether its
+    // queues raise any is for the worker to find out, worker_loop.h).
+    cfg = vdev_port(make_vdev("net_null"), 1);
+    cfg.rx_interrupts = true;
+    ASSERT_TRUE(start_port(cfg, 2, nlb::test::test_pool(), &st, &error)) << error;
+    EXPECT_TRUE(st.rx_interrupts);
     stop_port(&st);
 
     // One queue: no RSS even though the device has it.

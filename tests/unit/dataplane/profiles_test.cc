@@ -29,6 +29,24 @@ TEST(profiles, every_documented_family_has_a_profile) {
         EXPECT_TRUE(names.count(want)) << "drivers-cfg/" << want << ".conf is missing";
 }
 
+// RX queue interrupts (the deep idle stage waits for them) are asked for exactly where the
+// DPDK 22.11 driver implements them; the others would only log a refusal at start.
+TEST(profiles, rx_interrupts_where_the_driver_gives_them) {
+    auto load = [](const std::string &name) {
+        return load_profile(std::string(NLB_SOURCE_DRIVERS_CFG) + "/" + name + ".conf");
+    };
+    for (const char *name : {"mlx5", "ixgbe", "i40e", "ice", "virtio", "tap"}) {
+        profile_result p = load(name);
+        ASSERT_TRUE(p.ok()) << p.error;
+        EXPECT_TRUE(p.profile->rx_interrupts) << name;
+    }
+    for (const char *name : {"af_packet", "af_xdp", "memif", "ring"}) {
+        profile_result p = load(name);
+        ASSERT_TRUE(p.ok()) << p.error;
+        EXPECT_FALSE(p.profile->rx_interrupts) << name;
+    }
+}
+
 TEST(profiles, every_profile_loads_alone_and_as_a_port_default) {
     std::set<std::string> names = profile_names();
     ASSERT_FALSE(names.empty());
@@ -63,6 +81,7 @@ TEST(profiles, every_profile_loads_alone_and_as_a_port_default) {
         EXPECT_EQ(port.mtu, p.profile->mtu);
         EXPECT_EQ(port.rx_descriptors, p.profile->rx_descriptors);
         EXPECT_EQ(port.promiscuous, p.profile->promiscuous);
+        EXPECT_EQ(port.rx_interrupts, p.profile->rx_interrupts);
         EXPECT_EQ(port.tx_offloads, p.profile->tx_offloads);
         EXPECT_EQ(port.rx_queues, 1);  // one worker
         EXPECT_EQ(port.tx_queues, p.profile->paired_queues ? 1 : 2);
