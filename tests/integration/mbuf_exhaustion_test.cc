@@ -29,6 +29,7 @@
 #include "eal_test_main.h"
 #include "pipeline/testbed.h"
 #include "slow_path.h"
+#include "test_frames.h"
 #include "worker_loop.h"
 
 namespace nlb::dataplane {
@@ -41,42 +42,10 @@ constexpr unsigned tx_ring_size = 32;  // holds 31
 constexpr unsigned tx_ring_room = tx_ring_size - 1;
 constexpr unsigned worker_ring_size = 64;  // slow / resolve / tx rings of the worker: hold 63
 
-void put16(uint8_t *p, uint16_t v) {
-    p[0] = static_cast<uint8_t>(v >> 8);
-    p[1] = static_cast<uint8_t>(v);
-}
-
-uint16_t ip_csum(const uint8_t *p) {
-    uint32_t s = 0;
-    for (int i = 0; i < 20; i += 2) s += uint32_t{p[i]} << 8 | p[i + 1];
-    while (s >> 16) s = (s & 0xffff) + (s >> 16);
-    return static_cast<uint16_t>(~s);
-}
-
 /** A TCP SYN 198.18.0.2:sport -> VIP:port in an mbuf of `pool` (nullptr when the pool is empty). */
 rte_mbuf *syn(rte_mempool *pool, uint16_t in_port, uint16_t port, uint16_t sport) {
-    uint8_t f[60] = {};
-    std::memcpy(f, testbed::port_mac(0).addr_bytes, 6);
-    const uint8_t client[6] = {2, 0xcc, 0, 0, 0, 2};
-    std::memcpy(f + 6, client, 6);
-    put16(f + 12, 0x0800);
-    uint8_t *ip = f + 14;
-    ip[0] = 0x45;
-    put16(ip + 2, 40);
-    ip[8] = 64;
-    ip[9] = 6;
-    std::memcpy(ip + 12, testbed::addr("198.18.0.2").bytes, 4);
-    std::memcpy(ip + 16, testbed::vip(ip_family::v4).bytes, 4);
-    put16(ip + 10, ip_csum(ip));
-    uint8_t *tcp = ip + 20;
-    put16(tcp, sport);
-    put16(tcp + 2, port);
-    tcp[12] = 5 << 4;
-    tcp[13] = 0x02;
-    rte_mbuf *m = rte_pktmbuf_alloc(pool);
-    if (!m) return nullptr;
-    std::memcpy(rte_pktmbuf_append(m, 60), f, 60);
-    m->port = in_port;
+    rte_mbuf *m = test::syn_mbuf(pool, testbed::vip(ip_family::v4), port, sport);
+    if (m) m->port = in_port;
     return m;
 }
 

@@ -34,42 +34,13 @@
 #include "eal_test_main.h"
 #include "pipeline/testbed.h"
 #include "ports.h"
+#include "test_frames.h"
 #include "worker_loop.h"
 
 namespace nlb::dataplane {
 namespace {
 
 using namespace std::chrono_literals;
-
-void put16(uint8_t *p, uint16_t v) {
-    p[0] = static_cast<uint8_t>(v >> 8);
-    p[1] = static_cast<uint8_t>(v);
-}
-
-/** A TCP SYN 198.18.0.2:sport -> VIP 198.18.1.1:80 as Ethernet bytes (60). */
-void syn_frame(uint8_t *f, uint16_t sport) {
-    std::memset(f, 0, 60);
-    std::memcpy(f, testbed::port_mac(0).addr_bytes, 6);
-    const uint8_t client[6] = {2, 0xcc, 0, 0, 0, 2};
-    std::memcpy(f + 6, client, 6);
-    put16(f + 12, 0x0800);
-    uint8_t *ip = f + 14;
-    ip[0] = 0x45;
-    put16(ip + 2, 40);
-    ip[8] = 64;
-    ip[9] = 6;
-    std::memcpy(ip + 12, testbed::addr("198.18.0.2").bytes, 4);
-    std::memcpy(ip + 16, testbed::addr("198.18.1.1").bytes, 4);
-    uint32_t s = 0;
-    for (int i = 0; i < 20; i += 2) s += uint32_t{ip[i]} << 8 | ip[i + 1];
-    while (s >> 16) s = (s & 0xffff) + (s >> 16);
-    put16(ip + 10, static_cast<uint16_t>(~s));
-    uint8_t *tcp = ip + 20;
-    put16(tcp, sport);
-    put16(tcp + 2, 80);
-    tcp[12] = 5 << 4;
-    tcp[13] = 0x02;
-}
 
 int packet_socket(const char *ifname) {
     const int fd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
@@ -162,7 +133,7 @@ struct fixture : ::testing::Test {
     /** Sends a SYN into nlbwi0; true when its NAT-forwarded copy comes out of nlbwi1 within 1 s. */
     bool forwarded(uint16_t sport) {
         uint8_t f[60], buf[2048];
-        syn_frame(f, sport);
+        test::syn_frame(f, testbed::addr("198.18.1.1"), 80, sport);
         while (recv(out, buf, sizeof(buf), MSG_DONTWAIT) > 0) {
         }
         if (send(in, f, sizeof(f), 0) != static_cast<ssize_t>(sizeof(f))) return false;
