@@ -74,7 +74,9 @@ void usage(FILE *to) {
                  "  --no-backoff         idle workers keep polling (no pause/sleep back-off)\n"
                  "  --idle-sleep-us N    one idle sleep of a worker, 1..1000 µs (default 20)\n"
                  "  --deep-sleep-us N    sleeps after 50 ms of idleness, 0..1000 µs (default 30;\n"
-                 "                       0 = stay with --idle-sleep-us)\n"
+                 "                       0 = stay with --idle-sleep-us); a worker whose ports all\n"
+                 "                       give RX interrupts (rx_interrupts) waits for them then\n"
+                 "                       instead, unless N is 0\n"
                  "  --service SPEC       publish this service at start, without the agent:\n"
                  "                       vip=A,port=N,proto=tcp|udp,mode=nat|dsr|tunnel,\n"
                  "                       sched=wrr|wlc|source_ip,backend=ADDR/PORT/WEIGHT,...\n");
