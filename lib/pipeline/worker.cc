@@ -14,6 +14,14 @@ namespace {
 
 /** How far ahead the parse stage prefetches packet data. */
 constexpr uint16_t prefetch_ahead = 4;
+/*
+ * How far ahead the lookup stage prefetches connection entries (their buckets
+ * were prefetched by the parse stage). One packet of work (~50 ns) does not
+ * cover a DRAM miss: with 1 M flows over memif, one ahead left the entry load
+ * at a third of process_burst's time; 3 ahead forwards 6.1-6.5 Mpps instead
+ * of 5.5-5.8 (2: 6.2, 4: 6.2-6.4, 6: 6.3-6.7), in-process within noise.
+ */
+constexpr uint16_t conn_prefetch_ahead = 3;
 
 bool is_own_address(const datapath &dp, const ip_addr &a, ip_family f) {
     for (uint16_t p = 0; p < dp.n_ports; p++) {
@@ -86,11 +94,13 @@ void worker::process_burst(rte_mbuf **pkts, uint16_t n, verdict *out, uint32_t n
     counters_.rx_packets.add(n);
     counters_.rx_bytes.add(rx_bytes);
 
-    // Stage 2: look up (prefetching the next packet's entries) and decide.
+    // Stage 2: look up (prefetching the entries of the packet conn_prefetch_ahead on) and decide.
     for (uint16_t g = 0; g < n_groups; g++) group_len_[g] = 0;
-    if (n_fast) ct.prefetch_conn(st_[fast[0]].hash);
+    for (uint16_t k = 0; k < conn_prefetch_ahead && k < n_fast; k++)
+        ct.prefetch_conn(st_[fast[k]].hash);
     for (uint16_t k = 0; k < n_fast; k++) {
-        if (k + 1 < n_fast) ct.prefetch_conn(st_[fast[k + 1]].hash);
+        if (k + conn_prefetch_ahead < n_fast)
+            ct.prefetch_conn(st_[fast[k + conn_prefetch_ahead]].hash);
         const uint16_t i = fast[k];
         pkt_state &s = st_[i];
         conn_dir dir = conn_dir::original;
