@@ -114,7 +114,7 @@ hold_on() {
         : >"$out"
         ip netns exec nlb-client python3 "$here/hold_client.py" "$vip" 80 --interval 0.1 >"$out" 2>&1 &
         hold=$!
-        for _ in $(seq 30); do grep -q '^ok ' "$out" && break; sleep 0.1; done
+        for _ in $(seq 100); do grep -q '^ok ' "$out" && break; sleep 0.1; done
         [ "$(awk '/^ok / {print $2; exit}' "$out")" = "$want" ] && return 0
         kill "$hold" 2>/dev/null; wait "$hold" 2>/dev/null; hold=
     done

@@ -98,7 +98,7 @@ import json, sys; print(int(json.load(sys.stdin).get("new_connections", 0)))' 2>
 restart_out=$(mktemp)
 ip netns exec nlb-client python3 "$here/hold_client.py" "$vip" 80 --interval 0.2 >"$restart_out" 2>&1 &
 hold=$!
-for _ in $(seq 30); do grep -q '^ok ' "$restart_out" && break; sleep 0.1; done
+for _ in $(seq 100); do grep -q '^ok ' "$restart_out" && break; sleep 0.1; done
 kill -KILL "$(cat /run/nlb-lab/control.pid)"
 sleep 1
 lines=$(grep -c '^ok ' "$restart_out")
@@ -143,7 +143,7 @@ for attempt in $(seq 8); do
     : >"$hold_out"
     ip netns exec nlb-client python3 "$here/hold_client.py" "$vip" 80 --interval 0.2 >"$hold_out" 2>&1 &
     hold=$!
-    for _ in $(seq 30); do grep -q '^ok ' "$hold_out" && break; sleep 0.1; done
+    for _ in $(seq 100); do grep -q '^ok ' "$hold_out" && break; sleep 0.1; done
     [ "$(awk '/^ok / {print $2; exit}' "$hold_out")" = be2 ] && break
     kill "$hold" 2>/dev/null; wait "$hold" 2>/dev/null; hold=
 done

@@ -29,7 +29,9 @@ for fam in 4 6; do
     ip netns exec nlb-client python3 "$e2e_here/hold_client.py" "$vip" "$(vip_port "$mode")" \
         --interval 0.1 >"$hold_out" 2>&1 &
     hold=$!
-    for _ in $(seq 50); do grep -q '^ok ' "$hold_out" && break; sleep 0.1; done
+    # The first answer normally comes within 0.1 s; up to 15 s leaves room for a stalled VM
+    # (a CI run once saw no output at all, not even the client's port, within 5 s).
+    for _ in $(seq 150); do grep -q '^ok ' "$hold_out" && break; sleep 0.1; done
     be=$(awk '/^ok / {print $2; exit}' "$hold_out")
     if [ -z "$be" ]; then
         fail "IPv$fam: the long-lived connection got no answer: $(cat "$hold_out")"
