@@ -98,8 +98,8 @@ struct port_config {
     uint16_t rx_descriptors = 1024;
     uint16_t tx_descriptors = 1024;
     bool promiscuous = false;
-    bool rx_interrupts =
-        false;        // idle workers wait for the queue's RX interrupt (profile's default)
+    // Idle workers wait for the queue's RX interrupt (default: the profile's).
+    bool rx_interrupts = false;
     bool rss = true;  // use RSS when there is more than one queue and the device has it
     uint64_t rss_hash = 0;
     uint64_t rx_offloads = 0;

@@ -84,7 +84,7 @@ struct backoff_config {
     uint32_t sleep_us = 20;         // one light sleep
     uint32_t deep_after_ms = 50;    // idle this long before deep sleeps (0 = never)
     uint32_t deep_sleep_us = 30;    // one deep sleep
-    uint32_t intr_timeout_ms = 1;   // longest wait for an RX interrupt (1..1000)
+    uint32_t intr_timeout_ms = 1;   // longest wait for an RX interrupt
 };
 
 /**
