@@ -404,10 +404,7 @@ void conn_table::count_freed(unsigned worker, conn_free_reason why) {
 
 void conn_table::count_full(unsigned worker) { bump(workers_[worker].full); }
 
-void conn_table::on_packet(conn *c, conn_dir dir, uint8_t tcp_flags, uint32_t now_ms) {
-    if (c->last_seen_.load(std::memory_order_relaxed) != now_ms)
-        c->last_seen_.store(now_ms, std::memory_order_relaxed);
-    uint8_t cur = c->state_.load(std::memory_order_acquire);
+void conn_table::advance_state(conn *c, conn_dir dir, uint8_t tcp_flags, uint8_t cur) {
     for (;;) {
         uint8_t nx = tcp_next_state(cur, dir, tcp_flags);
         if (nx == cur) return;

@@ -208,15 +208,24 @@ public:
         return rte_hash_crc_8byte(w[4], h);
     }
 
+    /**
+     * Any lcore: the index of a hash's home bucket. A batched lookup computes
+     * it once per packet and passes it to the calls below that take one
+     * (the same as their hash-only forms, without mixing the hash again).
+     */
+    uint32_t home_bucket(uint32_t h) const { return static_cast<uint32_t>(bucket_of(h)); }
+
     /** Any lcore: prefetches the home bucket of a hash (stage 1 of a batched lookup). */
-    void prefetch(uint32_t h) const { rte_prefetch0(&buckets_[bucket_of(h)]); }
+    void prefetch(uint32_t h) const { prefetch_bucket(home_bucket(h)); }
+    void prefetch_bucket(uint32_t b) const { rte_prefetch0(&buckets_[b]); }
 
     /**
      * Any lcore: prefetches the entries whose slots in the home bucket carry
      * this hash (stage 2, once the bucket is in cache). Optional.
      */
-    void prefetch_conn(uint32_t h) const {
-        const bucket &bk = buckets_[bucket_of(h)];
+    void prefetch_conn(uint32_t h) const { prefetch_conn(h, home_bucket(h)); }
+    void prefetch_conn(uint32_t h, uint32_t home) const {
+        const bucket &bk = buckets_[home];
         for (uint32_t m = candidates(bk, h); m; m &= m - 1) {
             uint32_t code = bk.refs[slot_of(m)].load(std::memory_order_relaxed);
             if (code == ref_empty || code == ref_claimed) continue;
@@ -232,7 +241,11 @@ public:
      * key matched. The pointer is valid until the caller's next quiescent state.
      */
     conn *lookup(const flow_key &k, uint32_t h, conn_dir *dir) const {
-        uint64_t b = bucket_of(h);
+        return lookup(k, h, home_bucket(h), dir);
+    }
+    /** The same, with home == home_bucket(h). */
+    conn *lookup(const flow_key &k, uint32_t h, uint32_t home, conn_dir *dir) const {
+        uint64_t b = home;
         for (uint64_t n = 0; n < n_buckets_; n++) {
             const bucket &bk = buckets_[b];
             for (uint32_t m = candidates(bk, h); m; m &= m - 1) {
@@ -303,7 +316,20 @@ public:
      * establishes; a FIN from one side → fin_wait, from both → time_wait; a
      * client SYN on a time_wait/close connection starts it over in syn_recv.
      */
-    void on_packet(conn *c, conn_dir dir, uint8_t tcp_flags, uint32_t now_ms);
+    void on_packet(conn *c, conn_dir dir, uint8_t tcp_flags, uint32_t now_ms) {
+        if (c->last_seen_.load(std::memory_order_relaxed) != now_ms)
+            c->last_seen_.store(now_ms, std::memory_order_relaxed);
+        const uint8_t cur = c->state_.load(std::memory_order_acquire);
+        // The common case inline: data and ACKs of an open flow, any UDP
+        // packet. tcp_next_state() leaves these states alone then.
+        const uint8_t s = cur & conn::state_mask;
+        if (s == static_cast<uint8_t>(tcp_state::udp) ||
+            ((s == static_cast<uint8_t>(tcp_state::established) ||
+              s == static_cast<uint8_t>(tcp_state::fin_wait)) &&
+             !(tcp_flags & (tcp_flag_fin | tcp_flag_rst))))
+            return;
+        advance_state(c, dir, tcp_flags, cur);
+    }
 
     /**
      * Any lcore (and the agent, from for_each): the owner frees the
@@ -456,6 +482,7 @@ private:
     bool due(uint32_t idx, uint32_t now_ms, conn_free_reason *why);
     void count_freed(unsigned worker, conn_free_reason why);
     void count_full(unsigned worker);
+    void advance_state(conn *c, conn_dir dir, uint8_t tcp_flags, uint8_t cur);
 
     conn *entries_ = nullptr;
     bucket *buckets_ = nullptr;

@@ -94,9 +94,13 @@ void worker::process_burst(rte_mbuf **pkts, uint16_t n, verdict *out, uint32_t n
             drop(out, i, r);
             continue;
         }
-        if (classify_local(snap, i, out)) continue;
+        // TCP and UDP with a snapshot go on; the rest (ARP, ICMP, no config yet) is decided here.
+        if (!(snap && (s.meta.l4_proto == ipproto_tcp || s.meta.l4_proto == ipproto_udp)) &&
+            classify_local(snap, i, out))
+            continue;
         s.hash = conn_table::hash(s.meta.key);
-        if (n_fast < bucket_prefetch_ahead) ct.prefetch(s.hash);
+        s.bucket = ct.home_bucket(s.hash);
+        if (n_fast < bucket_prefetch_ahead) ct.prefetch_bucket(s.bucket);
         fast[n_fast++] = i;
     }
     counters_.rx_packets.add(n);
@@ -106,15 +110,18 @@ void worker::process_burst(rte_mbuf **pkts, uint16_t n, verdict *out, uint32_t n
     // the entries conn_prefetch_ahead packets on (their bucket is in cache by then).
     for (uint16_t g = 0; g < n_groups; g++) group_len_[g] = 0;
     for (uint16_t k = 0; k < conn_prefetch_ahead && k < n_fast; k++)
-        ct.prefetch_conn(st_[fast[k]].hash);
+        ct.prefetch_conn(st_[fast[k]].hash, st_[fast[k]].bucket);
     for (uint16_t k = 0; k < n_fast; k++) {
-        if (k + bucket_prefetch_ahead < n_fast) ct.prefetch(st_[fast[k + bucket_prefetch_ahead]].hash);
-        if (k + conn_prefetch_ahead < n_fast)
-            ct.prefetch_conn(st_[fast[k + conn_prefetch_ahead]].hash);
+        if (k + bucket_prefetch_ahead < n_fast)
+            ct.prefetch_bucket(st_[fast[k + bucket_prefetch_ahead]].bucket);
+        if (k + conn_prefetch_ahead < n_fast) {
+            const pkt_state &ahead = st_[fast[k + conn_prefetch_ahead]];
+            ct.prefetch_conn(ahead.hash, ahead.bucket);
+        }
         const uint16_t i = fast[k];
         pkt_state &s = st_[i];
         conn_dir dir = conn_dir::original;
-        conn *c = ct.lookup(s.meta.key, s.hash, &dir);
+        conn *c = ct.lookup(s.meta.key, s.hash, s.bucket, &dir);
         if (c) {
             const backend_ref ref = c->backend();
             if (!snap->backend_valid(ref)) {
@@ -313,17 +320,26 @@ void worker::reset_flow(rte_mbuf *m, uint16_t i, verdict *out) {
  * or the route and neighbour tables. False when the MAC is not known (*nh is
  * still set when a route exists; nh->port == UINT16_MAX when none does).
  */
-bool worker::resolve_l2(const ip_addr &dst, ip_family f, next_hop *nh, rte_ether_addr *mac) {
+inline bool worker::resolve_l2(const ip_addr &dst, ip_family f, next_hop *nh, rte_ether_addr *mac) {
+    uint32_t w0, w3;
+    std::memcpy(&w0, dst.bytes, 4);
+    std::memcpy(&w3, dst.bytes + 12, 4);
+    const l2_cache_entry &e = l2_cache_[((w0 ^ w3) * 0x9e3779b1u) >> 24];
+    if (e.valid && e.version == dp_.neighbours->version() && e.family == f && e.dst == dst) {
+        *nh = e.nh;
+        *mac = e.mac;
+        return true;
+    }
+    return resolve_l2_slow(dst, f, nh, mac);
+}
+
+/* A miss in the worker's cache: the route and neighbour tables, then the cache entry. */
+bool worker::resolve_l2_slow(const ip_addr &dst, ip_family f, next_hop *nh, rte_ether_addr *mac) {
     uint32_t w0, w3;
     std::memcpy(&w0, dst.bytes, 4);
     std::memcpy(&w3, dst.bytes + 12, 4);
     l2_cache_entry &e = l2_cache_[((w0 ^ w3) * 0x9e3779b1u) >> 24];
     const uint64_t version = dp_.neighbours->version();
-    if (e.valid && e.version == version && e.family == f && e.dst == dst) {
-        *nh = e.nh;
-        *mac = e.mac;
-        return true;
-    }
     if (!dp_.routes->lookup(dst, f, nh)) {
         nh->port = UINT16_MAX;
         return false;
@@ -337,7 +353,8 @@ bool worker::resolve_l2(const ip_addr &dst, ip_family f, next_hop *nh, rte_ether
  * Fills in the Ethernet addresses towards dst and sets the verdict: tx, or
  * resolve when the next hop's MAC is not known yet.
  */
-void worker::finish_l2(rte_mbuf *m, uint16_t i, const ip_addr &dst, ip_family f, verdict *out) {
+inline void worker::finish_l2(rte_mbuf *m, uint16_t i, const ip_addr &dst, ip_family f,
+                              verdict *out) {
     uint8_t *frame = rte_pktmbuf_mtod(m, uint8_t *);
     next_hop nh;
     rte_ether_addr mac;

@@ -179,6 +179,7 @@ private:
     struct pkt_state {
         packet_meta meta;
         uint32_t hash;
+        uint32_t bucket;  // conn_table::home_bucket(hash)
         conn *c;
         uint32_t backend_slot;
     };
@@ -191,6 +192,7 @@ private:
     void track_active(const conn &c);
     void finish_l2(rte_mbuf *m, uint16_t i, const ip_addr &dst, ip_family f, verdict *out);
     bool resolve_l2(const ip_addr &dst, ip_family f, next_hop *nh, rte_ether_addr *mac);
+    bool resolve_l2_slow(const ip_addr &dst, ip_family f, next_hop *nh, rte_ether_addr *mac);
 
     template <ip_family F, fwd_mode M, conn_dir D>
     void emit_group(const snapshot &snap, rte_mbuf **pkts, const uint8_t *idx, uint16_t count,

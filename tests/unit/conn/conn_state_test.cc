@@ -136,6 +136,58 @@ TEST(tcp_states, fin_and_synack_bits) {
     EXPECT_FALSE(c->fin_seen(O));
 }
 
+/* The whole state byte, from what a conn shows. */
+uint8_t state_byte(const conn &c) {
+    uint8_t b = static_cast<uint8_t>(c.state());
+    if (c.fin_seen(O)) b |= tcp_state_byte::fin_orig;
+    if (c.fin_seen(R)) b |= tcp_state_byte::fin_reply;
+    if (c.synack_seen()) b |= tcp_state_byte::synack;
+    return b;
+}
+
+/*
+ * on_packet decides the common packets inline and the rest with
+ * tcp_next_state: from every state these prefixes reach, every flag
+ * combination from either side must end where tcp_next_state says.
+ */
+TEST(tcp_states, on_packet_agrees_with_the_state_machine_everywhere) {
+    const std::vector<std::vector<std::pair<conn_dir, uint8_t>>> prefixes = {
+        {},                                                      // syn_recv
+        {{R, SYN | ACK}},                                        // syn_recv + synack
+        {{O, ACK}},                                              // established
+        {{R, SYN | ACK}, {O, ACK}},                              // established + synack
+        {{O, ACK}, {O, FIN | ACK}},                              // fin_wait, client FIN
+        {{O, ACK}, {R, FIN | ACK}},                              // fin_wait, backend FIN
+        {{O, ACK}, {O, FIN}, {R, FIN}},                          // time_wait
+        {{O, ACK}, {R, RST}},                                    // close
+        {{O, FIN}},                                              // fin_wait from syn_recv
+    };
+    std::string err;
+    unsigned checked = 0;
+    for (size_t p = 0; p < prefixes.size(); p++) {
+        for (conn_dir d : {O, R}) {
+            for (unsigned f = 0; f < 64; f++) {
+                auto tab = conn_table::create({4, 1, {}, nullptr}, &err);
+                ASSERT_NE(tab, nullptr) << err;
+                flow_key k = make_key(v4(1), 1000, v4(2), 80);
+                drop_reason why;
+                conn *c = tab->insert(0, k, conn_table::hash(k), nullptr, 0, conn_value{}, 0, &why);
+                ASSERT_NE(c, nullptr);
+                tab->on_packet(c, O, SYN, 0);
+                for (const auto &[pd, pf] : prefixes[p]) tab->on_packet(c, pd, pf, 1);
+                const uint8_t before = state_byte(*c);
+                tab->on_packet(c, d, static_cast<uint8_t>(f), 2);
+                EXPECT_EQ(state_byte(*c), tcp_next_state(before, d, static_cast<uint8_t>(f)))
+                    << "prefix " << p << " state byte " << int{before} << " dir " << int(d)
+                    << " flags " << f;
+                EXPECT_EQ(c->last_seen_ms(), 2u);
+                checked++;
+            }
+        }
+    }
+    EXPECT_EQ(checked, prefixes.size() * 2 * 64);
+}
+
 TEST(tcp_states, udp_ignores_flags_and_timeouts_are_configurable) {
     conn_timeouts t;
     t.udp_s = 7;
