@@ -249,8 +249,9 @@ inline drop_reason parse_packet(const uint8_t *data, uint32_t len, packet_meta *
     if (len < wire::eth_len) return drop_reason::eth_truncated;
     uint16_t et = wire::load_be16(data + 12);
     uint32_t off = wire::eth_len;
-    if (et == wire::ethertype_vlan || et == wire::ethertype_qinq ||
-        et == wire::ethertype_qinq_old) {
+    if (et != wire::ethertype_ipv4 &&  // the common case first: untagged IPv4
+        (et == wire::ethertype_vlan || et == wire::ethertype_qinq ||
+         et == wire::ethertype_qinq_old)) {
         if (et != wire::ethertype_vlan) return drop_reason::vlan_stacked;
         if (len < wire::eth_len + wire::vlan_len) return drop_reason::eth_truncated;
         m->has_vlan = true;

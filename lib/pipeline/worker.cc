@@ -73,6 +73,24 @@ bool worker::classify_local(const snapshot *snap, uint16_t i, verdict *out) {
     return false;
 }
 
+inline void worker::track_active(const conn &c) {
+    const tcp_state st = c.state();
+    const bool open = st == tcp_state::syn_recv || st == tcp_state::established ||
+                      st == tcp_state::fin_wait || st == tcp_state::udp;
+    const bool counted = (c.flags() & conn_flag_counted) != 0;
+    if (open != counted) track_active_change(c, open);
+}
+
+void worker::track_active_change(const conn &c, bool open) {
+    if (open) {  // a new SYN started a closed connection over
+        dp_.conns->set_flags(&c, conn_flag_counted);
+        sched_.counts().opened(c.backend());
+    } else {  // FINs from both sides, or an RST: closed, though the entry lives on a while
+        dp_.conns->clear_flags(&c, conn_flag_counted);
+        sched_.counts().closed(c.backend());
+    }
+}
+
 void worker::process_burst(rte_mbuf **pkts, uint16_t n, verdict *out, uint32_t now_ms) {
     const snapshot *snap = dp_.snapshots->current();
     conn_table &ct = *dp_.conns;
@@ -409,21 +427,6 @@ void worker::emit_group(const snapshot &snap, rte_mbuf **pkts, const uint8_t *id
             // dsr: the IP packet is untouched; only the Ethernet addresses change.
             finish_l2(m, i, b.addr, F, out);
         }
-    }
-}
-
-void worker::track_active(const conn &c) {
-    const tcp_state st = c.state();
-    const bool open = st == tcp_state::syn_recv || st == tcp_state::established ||
-                      st == tcp_state::fin_wait || st == tcp_state::udp;
-    const bool counted = (c.flags() & conn_flag_counted) != 0;
-    if (open == counted) return;
-    if (open) {  // a new SYN started a closed connection over
-        dp_.conns->set_flags(&c, conn_flag_counted);
-        sched_.counts().opened(c.backend());
-    } else {  // FINs from both sides, or an RST: closed, though the entry lives on a while
-        dp_.conns->clear_flags(&c, conn_flag_counted);
-        sched_.counts().closed(c.backend());
     }
 }
 

@@ -190,6 +190,7 @@ private:
     void reset_flow(rte_mbuf *m, uint16_t i, verdict *out);
     /** Owner only: counts c as active or not after its state changed (see active()). */
     void track_active(const conn &c);
+    void track_active_change(const conn &c, bool open);
     void finish_l2(rte_mbuf *m, uint16_t i, const ip_addr &dst, ip_family f, verdict *out);
     bool resolve_l2(const ip_addr &dst, ip_family f, next_hop *nh, rte_ether_addr *mac);
     bool resolve_l2_slow(const ip_addr &dst, ip_family f, next_hop *nh, rte_ether_addr *mac);
