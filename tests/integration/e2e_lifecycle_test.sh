@@ -19,6 +19,8 @@ e2e_init
 e2e_up "$mode"
 
 hold_out=$(mktemp)
+# The held connection's answers so far, counted per backend (for failure messages).
+answers() { grep '^ok ' "$hold_out" | sort | uniq -c | awk '{printf "%s x%s ", $3, $1}'; }
 for fam in 4 6; do
     # 1000 changes over IPv4; 200 over IPv6 keep the test near a minute on a busy machine
     # (each change is one nlb-agent process and one publication).
@@ -74,10 +76,11 @@ for fam in 4 6; do
     rm -f "$out"
     sleep 0.5
     after=$(grep -c '^ok ' "$hold_out")
-    if running "$hold" && [ "$after" -gt "$before" ] && ! grep -q '^error' "$hold_out"; then
+    if running "$hold" && [ "$after" -gt "$before" ] && ! grep -q '^error' "$hold_out" &&
+        [ "$(grep '^ok ' "$hold_out" | sort -u | wc -l)" = 1 ]; then
         ok "IPv$fam: the held connection still works while $be drains ($((after - before)) more answers)"
     else
-        fail "IPv$fam: held connection during draining: $(tail -2 "$hold_out")"
+        fail "IPv$fam: held connection during draining: $(tail -2 "$hold_out"); answers: $(answers)"
     fi
 
     # Purge: the connection ends and its entries are gone.
@@ -85,7 +88,11 @@ for fam in 4 6; do
         fail "IPv$fam: purge-backend"
     for _ in $(seq 60); do running "$hold" || break; sleep 0.1; done
     if running "$hold"; then
-        fail "IPv$fam: the connection still works 6 s after the purge: $(tail -1 "$hold_out")"
+        fail "IPv$fam: the connection still works 6 s after the purge: $(tail -1 "$hold_out"); answers: $(answers)"
+        # What the dataplane holds for the client's port (its first line, "port N").
+        port=$(awk '/^port / {print $2; exit}' "$hold_out")
+        echo "  connections of client port $port:"
+        agentc conns 2>/dev/null | grep -B3 -A12 "\"client_port\": *$port\b" | head -60
         kill "$hold" 2>/dev/null
     elif grep -q '^error reset' "$hold_out"; then
         ok "IPv$fam: purge reset the connection (the client got a RST)"
