@@ -18,6 +18,9 @@ failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 ok() { echo "ok: $*"; }
 readonly vip=198.18.1.1
+# Clients in nlb-client run on the system python: a python3 found on PATH may be a pyenv shim,
+# and under load its start-up (a chain of bash scripts) once took longer than a test's wait.
+readonly clientpy=/usr/bin/python3
 readonly csock=/run/nlb-lab/control.sock dsock=/run/nlb-lab/dataplane.sock
 hold=
 holds=  # more client pids the trap kills (space-separated)
@@ -81,7 +84,7 @@ for vs in d.get("services", []):
 }
 dp_active_count() { dp_backends | grep -c ' ACTIVE$'; }
 # conn_client.py (one process, many connections) run in the client namespace.
-conn_client() { ip netns exec nlb-client python3 "$here/conn_client.py" "$@"; }
+conn_client() { ip netns exec nlb-client "$clientpy" "$here/conn_client.py" "$@"; }
 # N -> one answer per line from N sequential new connections to the VIP.
 conn_seq() { conn_client seq "$vip" 80 "$@"; }
 lab_up_nat() {  # brings the lab up (nat) with nlb-control, or fails the test
@@ -112,7 +115,7 @@ hold_on() {
     local want=$1 out=$2 attempt
     for attempt in $(seq 12); do
         : >"$out"
-        ip netns exec nlb-client python3 "$here/hold_client.py" "$vip" 80 --interval 0.1 >"$out" 2>&1 &
+        ip netns exec nlb-client "$clientpy" "$here/hold_client.py" "$vip" 80 --interval 0.1 >"$out" 2>&1 &
         hold=$!
         for _ in $(seq 100); do grep -q '^ok ' "$out" && break; sleep 0.1; done
         [ "$(awk '/^ok / {print $2; exit}' "$out")" = "$want" ] && return 0

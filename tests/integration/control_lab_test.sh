@@ -96,7 +96,7 @@ import json, sys; print(int(json.load(sys.stdin).get("new_connections", 0)))' 2>
 # ---- 2b. restarts: established flows keep forwarding while nlb-control is away; a restarted
 # nlb-control finds its state, a restarted nlb-dataplane gets everything pushed again.
 restart_out=$(mktemp)
-ip netns exec nlb-client python3 "$here/hold_client.py" "$vip" 80 --interval 0.2 >"$restart_out" 2>&1 &
+ip netns exec nlb-client "$clientpy" "$here/hold_client.py" "$vip" 80 --interval 0.2 >"$restart_out" 2>&1 &
 hold=$!
 for _ in $(seq 100); do grep -q '^ok ' "$restart_out" && break; sleep 0.1; done
 kill -KILL "$(cat /run/nlb-lab/control.pid)"
@@ -141,7 +141,7 @@ done
 hold_out=$(mktemp)
 for attempt in $(seq 8); do
     : >"$hold_out"
-    ip netns exec nlb-client python3 "$here/hold_client.py" "$vip" 80 --interval 0.2 >"$hold_out" 2>&1 &
+    ip netns exec nlb-client "$clientpy" "$here/hold_client.py" "$vip" 80 --interval 0.2 >"$hold_out" 2>&1 &
     hold=$!
     for _ in $(seq 100); do grep -q '^ok ' "$hold_out" && break; sleep 0.1; done
     [ "$(awk '/^ok / {print $2; exit}' "$hold_out")" = be2 ] && break

@@ -28,15 +28,19 @@ for fam in 4 6; do
     vip=$vip4
     [ "$fam" = 6 ] && vip=$vip6
     put_service "$fam" "$mode" 1,1,1 active,active,active 1 >/dev/null || fail "IPv$fam: put-service"
-    ip netns exec nlb-client python3 "$e2e_here/hold_client.py" "$vip" "$(vip_port "$mode")" \
+    # The system python ($syspython), not a python3 on PATH that may be a pyenv shim: the shim's
+    # start-up under load once left the client silent for the whole 15 s wait below.
+    ip netns exec nlb-client "$syspython" "$e2e_here/hold_client.py" "$vip" "$(vip_port "$mode")" \
         --interval 0.1 >"$hold_out" 2>&1 &
     hold=$!
-    # The first answer normally comes within 0.1 s; up to 15 s leaves room for a stalled VM
-    # (a CI run once saw no output at all, not even the client's port, within 5 s).
+    # The first answer normally comes within 0.1 s; up to 15 s leaves room for a stalled VM.
     for _ in $(seq 150); do grep -q '^ok ' "$hold_out" && break; sleep 0.1; done
     be=$(awk '/^ok / {print $2; exit}' "$hold_out")
     if [ -z "$be" ]; then
         fail "IPv$fam: the long-lived connection got no answer: $(cat "$hold_out")"
+        echo "  client process: $(ps -o pid=,stat=,etime=,wchan=,args= -p "$hold" 2>&1)"
+        echo "  client sockets: $(ip netns exec nlb-client ss -tanoi 2>&1 | grep -v LISTEN | tr '\n' ' ')"
+        echo "  dataplane stats: $(agentc stats 2>&1 | tr -s ' \n' ' ' | head -c 1500)"
         kill "$hold" 2>/dev/null
         continue
     fi

@@ -96,7 +96,7 @@ done
 hold_out=$(mktemp)
 for attempt in $(seq 8); do  # a long-lived connection on be1 or be3
     : >"$hold_out"
-    ip netns exec nlb-client python3 "$here/hold_client.py" "$vip" 80 --interval 0.2 >"$hold_out" 2>&1 &
+    ip netns exec nlb-client "$clientpy" "$here/hold_client.py" "$vip" 80 --interval 0.2 >"$hold_out" 2>&1 &
     hold=$!
     for _ in $(seq 100); do grep -q '^ok ' "$hold_out" && break; sleep 0.1; done
     held_on=$(awk '/^ok / {print $2; exit}' "$hold_out")

@@ -122,7 +122,7 @@ wait_until 10 new_conns_ok && ok "new connections through the VIP" || fail "no t
 # ---- 1. kill -9 nlb-control under API load
 : >"$work/stamped"
 stamp_logs
-ip netns exec nlb-client python3 "$here/hold_client.py" "$vip" 80 --interval 0.1 --timeout 3 \
+ip netns exec nlb-client "$clientpy" "$here/hold_client.py" "$vip" 80 --interval 0.1 --timeout 3 \
     >"$work/hold.out" 2>&1 &
 hold=$!
 wait_until 3 grep -q '^ok ' "$work/hold.out" || fail "the held connection did not start"

@@ -95,7 +95,7 @@ trap 'cleanup_holds; rm -rf "$work"; e2e_down' EXIT
 # The timeout (90 s) is longer than TCP needs to retransmit a segment lost in a full queue
 # throughout the flood; a reset or a connection the dataplane lost still ends it with an error.
 for i in $(seq "$held"); do
-    ip netns exec nlb-client python3 "$e2e_here/hold_client.py" "$vip4" 80 --interval 0.2 \
+    ip netns exec nlb-client "$syspython" "$e2e_here/hold_client.py" "$vip4" 80 --interval 0.2 \
         --timeout 90 > >(stamp >"$work/hold$i") 2>&1 &
     holds+=($!)
 done
