@@ -188,11 +188,13 @@ private:
     bool classify_local(const snapshot *snap, uint16_t i, verdict *out);
     conn *new_connection(const snapshot &snap, uint16_t i, rte_mbuf *m, verdict *out, uint32_t now_ms);
     void reset_flow(rte_mbuf *m, uint16_t i, verdict *out);
+    // The per-packet helpers are inline (defined in worker.cc, their only user); each has an
+    // out-of-line part for the rare case.
     /** Owner only: counts c as active or not after its state changed (see active()). */
-    void track_active(const conn &c);
+    inline void track_active(const conn &c);
     void track_active_change(const conn &c, bool open);
-    void finish_l2(rte_mbuf *m, uint16_t i, const ip_addr &dst, ip_family f, verdict *out);
-    bool resolve_l2(const ip_addr &dst, ip_family f, next_hop *nh, rte_ether_addr *mac);
+    inline void finish_l2(rte_mbuf *m, uint16_t i, const ip_addr &dst, ip_family f, verdict *out);
+    inline bool resolve_l2(const ip_addr &dst, ip_family f, next_hop *nh, rte_ether_addr *mac);
     bool resolve_l2_slow(const ip_addr &dst, ip_family f, next_hop *nh, rte_ether_addr *mac);
 
     template <ip_family F, fwd_mode M, conn_dir D>
