@@ -338,11 +338,15 @@ void worker::reset_flow(rte_mbuf *m, uint16_t i, verdict *out) {
  * or the route and neighbour tables. False when the MAC is not known (*nh is
  * still set when a route exists; nh->port == UINT16_MAX when none does).
  */
-inline bool worker::resolve_l2(const ip_addr &dst, ip_family f, next_hop *nh, rte_ether_addr *mac) {
+inline worker::l2_cache_entry &worker::l2_slot(const ip_addr &dst) {
     uint32_t w0, w3;
     std::memcpy(&w0, dst.bytes, 4);
     std::memcpy(&w3, dst.bytes + 12, 4);
-    const l2_cache_entry &e = l2_cache_[((w0 ^ w3) * 0x9e3779b1u) >> 24];
+    return l2_cache_[((w0 ^ w3) * 0x9e3779b1u) >> 24];
+}
+
+inline bool worker::resolve_l2(const ip_addr &dst, ip_family f, next_hop *nh, rte_ether_addr *mac) {
+    const l2_cache_entry &e = l2_slot(dst);
     if (e.valid && e.version == dp_.neighbours->version() && e.family == f && e.dst == dst) {
         *nh = e.nh;
         *mac = e.mac;
@@ -353,10 +357,7 @@ inline bool worker::resolve_l2(const ip_addr &dst, ip_family f, next_hop *nh, rt
 
 /* A miss in the worker's cache: the route and neighbour tables, then the cache entry. */
 bool worker::resolve_l2_slow(const ip_addr &dst, ip_family f, next_hop *nh, rte_ether_addr *mac) {
-    uint32_t w0, w3;
-    std::memcpy(&w0, dst.bytes, 4);
-    std::memcpy(&w3, dst.bytes + 12, 4);
-    l2_cache_entry &e = l2_cache_[((w0 ^ w3) * 0x9e3779b1u) >> 24];
+    l2_cache_entry &e = l2_slot(dst);
     const uint64_t version = dp_.neighbours->version();
     if (!dp_.routes->lookup(dst, f, nh)) {
         nh->port = UINT16_MAX;

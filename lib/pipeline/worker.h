@@ -223,6 +223,8 @@ private:
     };
     static constexpr unsigned l2_cache_size = 256;
     l2_cache_entry l2_cache_[l2_cache_size] = {};
+    /** The cache slot of a destination (direct-mapped on a hash of its first and last words). */
+    inline l2_cache_entry &l2_slot(const ip_addr &dst);
 
     pkt_state st_[max_burst];
     ip_addr next_hop_[max_burst];
