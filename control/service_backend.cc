@@ -84,6 +84,9 @@ grpc::Status control_service::CreateBackendService(ctx *c,
         if (store_.get_backend_service(bs.load_balancer(), bs.name()))
             throw already_exists("backend service " + q(bs.name()) +
                                  " already exists in load balancer " + q(bs.load_balancer()));
+        // Records left by a service of this name deleted before the records went with it
+        // (stores written by earlier versions) would show its instances here as draining.
+        store_.remove_all_draining(bs.load_balancer(), bs.name());
         v1::BackendService none = bs;
         none.clear_server_group();
         change_group(none, bs.server_group());
@@ -181,7 +184,11 @@ grpc::Status control_service::DeleteBackendService(ctx *c,
                                       ": a backend service associated with a listener cannot "
                                       "be deleted (rule 5)");
         }
-        change_group(before, "");  // disassociates; the instances drain (rule 5)
+        // Disassociates the group (rule 5). No listener uses the service, so the dataplane
+        // has no connection of it left to drain: its draining records go with it, instead of
+        // staying behind unread and coming back if a service of the same name is created.
+        change_group(before, "");
+        store_.remove_all_draining(before.load_balancer(), before.name());
         store_.delete_backend_service(before.load_balancer(), before.name());
         tx.commit();
     });

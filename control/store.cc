@@ -469,6 +469,10 @@ void store::remove_draining(const std::string &lb, const std::string &bs,
         .step();
 }
 
+void store::remove_all_draining(const std::string &lb, const std::string &bs) {
+    statement(db_, "DELETE FROM draining WHERE lb=? AND backend_service=?").bind(lb).bind(bs).step();
+}
+
 std::vector<draining_instance> store::list_draining(const std::string &lb, const std::string &bs,
                                                     int64_t now_unix) {
     statement st(db_,

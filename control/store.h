@@ -124,6 +124,8 @@ class store {
     /** Forgets a draining record (the instance rejoined the backend service). */
     void remove_draining(const std::string &lb, const std::string &bs,
                          const std::string &instance_id);
+    /** Forgets every draining record of one backend service (it is deleted or re-created). */
+    void remove_all_draining(const std::string &lb, const std::string &bs);
     /** Draining records of one backend service whose deadline is after `now_unix`. */
     std::vector<draining_instance> list_draining(const std::string &lb, const std::string &bs,
                                                  int64_t now_unix);

@@ -377,6 +377,31 @@ TEST_F(rules, update_load_balancer_and_listener) {
               grpc::StatusCode::FAILED_PRECONDITION);
 }
 
+TEST_F(rules, rule5_deleted_service_leaves_no_draining_records_behind) {
+    // A deleted backend service has no listener, so nothing is left to drain in the
+    // dataplane; its draining records go with it. A service re-created under the same name
+    // must not show the old service's instances as DRAINING (nor drain them).
+    const auto lb = make_lb();
+    const auto g = make_group();
+    ASSERT_TRUE(make_bs(lb, "svc", g).ok());
+    v1::DeleteBackendServiceRequest d;
+    d.set_load_balancer(lb);
+    d.set_name("svc");
+    google::protobuf::Empty e;
+    ASSERT_TRUE(call(&lbs::DeleteBackendService, d, &e).ok());
+    ASSERT_TRUE(make_bs(lb, "svc", "").ok());
+    auto h = health(lb, "svc");
+    EXPECT_EQ(h.instances_size(), 0);
+    for (const auto &i : h.instances())
+        ADD_FAILURE() << "left over: " << i.instance().id() << " " << v1::HealthStatus_Name(i.status());
+    // With a group again: only that group's instances, none of them draining.
+    const auto g2 = make_group();
+    ASSERT_TRUE(set_group(lb, "svc", g2).ok());
+    h = health(lb, "svc");
+    ASSERT_EQ(h.instances_size(), 2);
+    for (const auto &i : h.instances()) EXPECT_EQ(i.status(), v1::INITIAL) << i.instance().id();
+}
+
 TEST_F(rules, update_server_group_instances_drains_leavers) {
     const auto lb = make_lb();
     const auto g = make_group();
