@@ -19,13 +19,18 @@
 
 namespace nlb::csum {
 
-/** Folds a 64-bit accumulator of 16/32-bit raw words to a 16-bit one's complement sum. */
+/**
+ * Folds a 64-bit accumulator of 16/32-bit raw words to a 16-bit one's
+ * complement sum. 64 → 33 → 32 bits by adding the halves (the second add
+ * cannot carry out), then 32 → 16 by adding the word to itself rotated by 16:
+ * the upper half of that is hi + lo with the end-around carry already in it.
+ * The same result as folding 16 bits at a time until nothing carries (0 only
+ * for a sum of 0), in three steps instead of four, the last one without masks.
+ */
 inline uint16_t fold(uint64_t sum) {
     sum = (sum & 0xFFFFFFFFu) + (sum >> 32);
-    sum = (sum & 0xFFFFFFFFu) + (sum >> 32);
-    sum = (sum & 0xFFFFu) + (sum >> 16);
-    sum = (sum & 0xFFFFu) + (sum >> 16);
-    return static_cast<uint16_t>(sum);
+    const uint32_t s = static_cast<uint32_t>(sum) + static_cast<uint32_t>(sum >> 32);
+    return static_cast<uint16_t>((s + ((s << 16) | (s >> 16))) >> 16);
 }
 
 /**

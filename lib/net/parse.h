@@ -75,14 +75,21 @@ struct arp_info {
 
 namespace parse_detail {
 
+/*
+ * The first bytes of IPv4 addresses never valid as a source (0/8 "this
+ * network", 127/8 loopback, 224/4 multicast) and as a destination (0/8,
+ * 127/8), as 256-bit sets: one load and a shift per address instead of a
+ * compare per range. The limited broadcast is tested on its own.
+ */
+inline constexpr uint64_t ipv4_src_bad_top[4] = {0x1ull, 0x1ull << 63, 0, 0xFFFFull << 32};
+inline constexpr uint64_t ipv4_dst_bad_top[4] = {0x1ull, 0x1ull << 63, 0, 0};
 inline bool ipv4_src_bad(uint32_t a) {
     const uint32_t top = a >> 24;
-    // 0/8 ("this network"), 127/8 loopback, 224/4 multicast, limited broadcast.
-    return top == 0 || top == 127 || (a >> 28) == 0xE || a == 0xFFFFFFFFu;
+    return ((ipv4_src_bad_top[top >> 6] >> (top & 63)) & 1) != 0 || a == 0xFFFFFFFFu;
 }
 inline bool ipv4_dst_bad(uint32_t a) {
     const uint32_t top = a >> 24;
-    return top == 0 || top == 127 || a == 0xFFFFFFFFu;
+    return ((ipv4_dst_bad_top[top >> 6] >> (top & 63)) & 1) != 0 || a == 0xFFFFFFFFu;
 }
 inline bool ipv6_is_unspecified(const uint8_t *a) {
     static constexpr uint8_t zero[16] = {};

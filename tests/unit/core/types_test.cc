@@ -53,6 +53,27 @@ TEST(ip_prefix, contains_exactly_the_addresses_under_its_length) {
     EXPECT_TRUE(prefix_contains(p, a)) << "/0 contains everything";
 }
 
+TEST(flow_key, equal_only_when_every_byte_is) {
+    flow_key a{};
+    a.src = ip_addr::from_v4_be(0x0A0012C6u);  // 198.18.0.10
+    a.dst = ip_addr::from_v4_be(0x010112C6u);  // 198.18.1.1
+    a.sport = 0x3412;
+    a.dport = 0x5000;
+    a.proto = 6;
+    a.family = ip_family::v4;
+    flow_key b = a;
+    EXPECT_TRUE(a == b);
+    // One bit flipped at each of the 40 byte positions (both 16-byte halves and the tail).
+    for (size_t i = 0; i < sizeof(flow_key); i++) {
+        for (uint8_t bit : {uint8_t{0x01}, uint8_t{0x80}}) {
+            flow_key c = a;
+            reinterpret_cast<uint8_t *>(&c)[i] ^= bit;
+            EXPECT_FALSE(a == c) << "byte " << i;
+            EXPECT_FALSE(c == a) << "byte " << i;
+        }
+    }
+}
+
 TEST(drop_reason, every_reason_has_a_unique_name) {
     std::set<std::string> names;
     for (std::size_t i = 0; i < drop_reason_count; i++) {

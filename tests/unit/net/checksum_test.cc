@@ -43,6 +43,30 @@ uint16_t host(uint16_t raw) {
     return wire::load_be16(b);
 }
 
+/* One's complement fold the long way: add the carries back 16 bits at a time until none is left. */
+uint16_t fold_slow(uint64_t sum) {
+    while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);
+    return static_cast<uint16_t>(sum);
+}
+
+TEST(checksum, fold_equals_folding_16_bits_at_a_time) {
+    const uint64_t edges[] = {0, 1, 0xFFFF, 0x10000, 0x1FFFE, 0xFFFEFFFF, 0xFFFF0000, 0xFFFFFFFF,
+                              0x100000000, 0x1FFFFFFFE, 0xFFFFFFFF00000000ull, 0x8000000080000000ull,
+                              0xFFFF0000FFFF0000ull, 0x0000FFFF0000FFFFull, ~uint64_t{0},
+                              ~uint64_t{0} - 1};
+    for (uint64_t v : edges) EXPECT_EQ(csum::fold(v), fold_slow(v)) << std::hex << v;
+    std::mt19937_64 rng(1624);
+    for (int i = 0; i < 1'000'000; i++) {
+        uint64_t v = rng();
+        v >>= (i % 64);  // accumulators of every width, not only full 64-bit ones
+        ASSERT_EQ(csum::fold(v), fold_slow(v)) << std::hex << v;
+    }
+    // Exhaustive over the 32-bit sums with the upper half 0..3 (what the rotate step sees).
+    for (uint64_t hi = 0; hi < 4; hi++)
+        for (uint64_t lo = 0; lo <= 0xFFFFFFFFull; lo += 0x10001)
+            ASSERT_EQ(csum::fold((hi << 32) | lo), fold_slow((hi << 32) | lo)) << std::hex << lo;
+}
+
 TEST(checksum, known_ipv4_header) {
     // A classic example header: 192.168.0.1 -> 192.168.0.199, UDP, checksum 0xb861.
     bytes h = test::from_hex("450000730000400040110000c0a80001c0a800c7");

@@ -234,6 +234,20 @@ TEST(parse, icmp_echo_uses_identifier_as_source_port) {
     EXPECT_EQ(m.key.sport, 0);
 }
 
+TEST(parse, ipv4_address_sets_match_their_ranges_for_every_first_byte) {
+    // The bit sets against the ranges they stand for, for every first byte and a few
+    // lower parts (0, 1, all ones: the broadcast only with all four bytes 255).
+    for (uint32_t top = 0; top < 256; top++) {
+        for (uint32_t low : {0u, 1u, 0x00FFFFFFu}) {
+            const uint32_t a = (top << 24) | low;
+            const bool src_bad = top == 0 || top == 127 || (top >= 224 && top <= 239) || a == 0xFFFFFFFFu;
+            const bool dst_bad = top == 0 || top == 127 || a == 0xFFFFFFFFu;
+            EXPECT_EQ(parse_detail::ipv4_src_bad(a), src_bad) << std::hex << a;
+            EXPECT_EQ(parse_detail::ipv4_dst_bad(a), dst_bad) << std::hex << a;
+        }
+    }
+}
+
 TEST(parse, multicast_destinations_are_accepted) {
     spec s;
     s.v6 = true;
