@@ -46,22 +46,19 @@ inline void write_flow(rte_mbuf *m, const uint8_t *tmpl, uint32_t flow) {
     uint16_t old_port = client_port(0), new_port = client_port(flow);
     ip->src_addr = rte_cpu_to_be_32(new_src);
     tcp->src_port = rte_cpu_to_be_16(new_port);
-    // RFC 1624: HC' = ~(~HC + ~m + m'), summed in host order on 16-bit words.
-    auto fix = [](uint16_t be_csum, uint32_t oldv, uint32_t newv, bool port) {
-        uint32_t s = static_cast<uint16_t>(~rte_be_to_cpu_16(be_csum));
-        if (port) {
-            s += static_cast<uint16_t>(~oldv) + (newv & 0xffff);
-        } else {
-            s += static_cast<uint16_t>(~(oldv >> 16)) + static_cast<uint16_t>(~oldv);
-            s += (newv >> 16) + (newv & 0xffff);
-        }
-        while (s >> 16) s = (s & 0xffff) + (s >> 16);
-        return rte_cpu_to_be_16(static_cast<uint16_t>(~s));
+    // RFC 1624: HC' = ~(~HC + ~m + m'), summed in host order on 16-bit words. The sums
+    // stay below 2^19, so two folds always end the carries.
+    auto fold = [](uint32_t s) {
+        s = (s & 0xffff) + (s >> 16);
+        return static_cast<uint16_t>((s & 0xffff) + (s >> 16));
     };
-    ip->hdr_checksum = fix(ip->hdr_checksum, old_src, new_src, false);
-    uint16_t c = fix(tcp->cksum, old_src, new_src, false);
-    tcp->cksum = c;
-    tcp->cksum = fix(tcp->cksum, old_port, new_port, true);
+    const uint32_t d_addr = static_cast<uint16_t>(~(old_src >> 16)) + static_cast<uint16_t>(~old_src) +
+                            (new_src >> 16) + (new_src & 0xffff);
+    const uint32_t d_port = static_cast<uint16_t>(~old_port) + new_port;
+    const uint32_t ip_sum = static_cast<uint16_t>(~rte_be_to_cpu_16(ip->hdr_checksum)) + d_addr;
+    const uint32_t tcp_sum = static_cast<uint16_t>(~rte_be_to_cpu_16(tcp->cksum)) + d_addr + d_port;
+    ip->hdr_checksum = rte_cpu_to_be_16(static_cast<uint16_t>(~fold(ip_sum)));
+    tcp->cksum = rte_cpu_to_be_16(static_cast<uint16_t>(~fold(tcp_sum)));
 }
 
 }  // namespace nlb::bench
