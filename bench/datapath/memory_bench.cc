@@ -7,7 +7,7 @@
  *
  *   dram_random_load/chains:1    one chain of dependent loads: the latency
  *                                of one miss (TLB walk included)
- *   dram_random_load/chains:16   16 independent chains interleaved: what a
+ *   dram_random_load/chains:N    N = 4, 16, 32 independent chains interleaved: what a
  *                                core gets with many misses in flight, as a
  *                                batched lookup has
  *
@@ -81,7 +81,7 @@ void dram_random_load(benchmark::State &state) {
     state.counters["ns_per_load"] = ns / loads;
     state.SetItemsProcessed(static_cast<int64_t>(loads));
 }
-BENCHMARK(dram_random_load)->ArgName("chains")->Arg(1)->Arg(16)->Unit(benchmark::kMicrosecond);
+BENCHMARK(dram_random_load)->ArgName("chains")->Arg(1)->Arg(4)->Arg(16)->Arg(32)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace nlb::bench
