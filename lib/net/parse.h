@@ -76,21 +76,50 @@ struct arp_info {
 namespace parse_detail {
 
 /*
- * The first bytes of IPv4 addresses never valid as a source (0/8 "this
- * network", 127/8 loopback, 224/4 multicast) and as a destination (0/8,
- * 127/8), as 256-bit sets: one load and a shift per address instead of a
- * compare per range. The limited broadcast is tested on its own.
+ * What the first byte of an IPv4 address says about it, one byte per value:
+ * never valid as a source (0/8 "this network", 127/8 loopback, 224/4
+ * multicast), never valid as a destination (0/8, 127/8), and 255 (the limited
+ * broadcast 255.255.255.255 is neither, so the whole word is compared then).
+ * Two loads decide both addresses of a packet instead of a compare per range.
  */
-inline constexpr uint64_t ipv4_src_bad_top[4] = {0x1ull, 0x1ull << 63, 0, 0xFFFFull << 32};
-inline constexpr uint64_t ipv4_dst_bad_top[4] = {0x1ull, 0x1ull << 63, 0, 0};
+enum : uint8_t { ipv4_top_src_bad = 1, ipv4_top_dst_bad = 2, ipv4_top_255 = 4 };
+inline constexpr struct ipv4_top_table {
+    uint8_t v[256] = {};
+    constexpr ipv4_top_table() {
+        v[0] = ipv4_top_src_bad | ipv4_top_dst_bad;
+        v[127] = ipv4_top_src_bad | ipv4_top_dst_bad;
+        for (unsigned t = 224; t <= 239; t++) v[t] = ipv4_top_src_bad;
+        v[255] = ipv4_top_255;
+    }
+} ipv4_top{};
 inline bool ipv4_src_bad(uint32_t a) {
-    const uint32_t top = a >> 24;
-    return ((ipv4_src_bad_top[top >> 6] >> (top & 63)) & 1) != 0 || a == 0xFFFFFFFFu;
+    return (ipv4_top.v[a >> 24] & ipv4_top_src_bad) != 0 || a == 0xFFFFFFFFu;
 }
 inline bool ipv4_dst_bad(uint32_t a) {
-    const uint32_t top = a >> 24;
-    return ((ipv4_dst_bad_top[top >> 6] >> (top & 63)) & 1) != 0 || a == 0xFFFFFFFFu;
+    return (ipv4_top.v[a >> 24] & ipv4_top_dst_bad) != 0 || a == 0xFFFFFFFFu;
 }
+/** ipv4_src_bad(src) || ipv4_dst_bad(dst); the broadcast compares only when a first byte is 255. */
+inline bool ipv4_addrs_bad(uint32_t src, uint32_t dst) {
+    const uint8_t ts = ipv4_top.v[src >> 24], td = ipv4_top.v[dst >> 24];
+    if (((ts & ipv4_top_src_bad) | (td & ipv4_top_dst_bad)) != 0) return true;
+    return ((ts | td) & ipv4_top_255) != 0 && (src == 0xFFFFFFFFu || dst == 0xFFFFFFFFu);
+}
+
+/*
+ * TCP flag combinations (the low six bits: FIN SYN RST PSH ACK URG) no segment
+ * may carry: none at all, SYN with FIN, SYN with RST. Bit f of the mask is set
+ * for a bad combination f.
+ */
+inline constexpr uint64_t tcp_bad_flags_mask = [] {
+    uint64_t m = 0;
+    for (unsigned f = 0; f < 64; f++)
+        if (f == 0 || (f & (wire::tcp_syn | wire::tcp_fin)) == (wire::tcp_syn | wire::tcp_fin) ||
+            (f & (wire::tcp_syn | wire::tcp_rst)) == (wire::tcp_syn | wire::tcp_rst))
+            m |= uint64_t{1} << f;
+    return m;
+}();
+inline bool tcp_flags_bad(uint8_t flags) { return ((tcp_bad_flags_mask >> (flags & 0x3F)) & 1) != 0; }
+
 inline bool ipv6_is_unspecified(const uint8_t *a) {
     static constexpr uint8_t zero[16] = {};
     return std::memcmp(a, zero, 16) == 0;
@@ -117,11 +146,7 @@ inline drop_reason parse_l4(const uint8_t *l4, packet_meta *m) {
             const uint32_t doff = (uint32_t{l4[12]} >> 4) * 4;
             if (doff < wire::tcp_min_len || doff > l4_len) return drop_reason::tcp_bad_data_offset;
             const uint8_t flags = l4[13];
-            const uint8_t f = flags & 0x3F;
-            if (f == 0 ||
-                (f & (wire::tcp_syn | wire::tcp_fin)) == (wire::tcp_syn | wire::tcp_fin) ||
-                (f & (wire::tcp_syn | wire::tcp_rst)) == (wire::tcp_syn | wire::tcp_rst))
-                return drop_reason::tcp_bad_flags;
+            if (tcp_flags_bad(flags)) return drop_reason::tcp_bad_flags;
             m->tcp_flags = flags;
             m->tcp_hdr_len = static_cast<uint8_t>(doff);
             std::memcpy(&m->key.sport, l4, 2);
@@ -158,14 +183,17 @@ inline drop_reason parse_l4(const uint8_t *l4, packet_meta *m) {
 
 inline drop_reason parse_ipv4(const uint8_t *ip, uint32_t rem, packet_meta *m) {
     if (rem < wire::ipv4_min_len) return drop_reason::ipv4_truncated;
-    if ((ip[0] >> 4) != 4) return drop_reason::ipv4_bad_version;
-    const uint32_t ihl = uint32_t{ip[0] & 0x0Fu} * 4;
-    if (ihl < wire::ipv4_min_len || ihl > rem) return drop_reason::ipv4_bad_ihl;
+    uint32_t ihl = wire::ipv4_min_len;
+    if (ip[0] != 0x45) {  // version 4 with options, or not version 4 at all
+        if ((ip[0] >> 4) != 4) return drop_reason::ipv4_bad_version;
+        ihl = uint32_t{ip[0] & 0x0Fu} * 4;
+        if (ihl < wire::ipv4_min_len || ihl > rem) return drop_reason::ipv4_bad_ihl;
+    }
     const uint32_t total = wire::load_be16(ip + 2);
     if (total < ihl || total > rem) return drop_reason::ipv4_bad_total_length;
     if (!csum::ipv4_header_ok(ip, ihl)) return drop_reason::ipv4_bad_checksum;
     if (wire::load_be16(ip + 6) & 0x3FFF) return drop_reason::ipv4_fragment;  // MF | offset
-    if (ipv4_src_bad(wire::load_be32(ip + 12)) || ipv4_dst_bad(wire::load_be32(ip + 16)))
+    if (ipv4_addrs_bad(wire::load_be32(ip + 12), wire::load_be32(ip + 16)))
         return drop_reason::ipv4_bad_address;
     m->kind = l3_kind::ipv4;
     m->key.family = ip_family::v4;

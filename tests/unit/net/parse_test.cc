@@ -234,17 +234,41 @@ TEST(parse, icmp_echo_uses_identifier_as_source_port) {
     EXPECT_EQ(m.key.sport, 0);
 }
 
-TEST(parse, ipv4_address_sets_match_their_ranges_for_every_first_byte) {
-    // The bit sets against the ranges they stand for, for every first byte and a few
-    // lower parts (0, 1, all ones: the broadcast only with all four bytes 255).
+TEST(parse, ipv4_address_checks_match_their_ranges_for_every_first_byte) {
+    // The first-byte table against the ranges it stands for, for every first byte and a few
+    // lower parts (the broadcast only with all four bytes 255), and the combined check of a
+    // packet's two addresses against the two separate ones for every pair of first bytes.
+    auto src_ref = [](uint32_t a) {
+        const uint32_t top = a >> 24;
+        return top == 0 || top == 127 || (top >= 224 && top <= 239) || a == 0xFFFFFFFFu;
+    };
+    auto dst_ref = [](uint32_t a) {
+        const uint32_t top = a >> 24;
+        return top == 0 || top == 127 || a == 0xFFFFFFFFu;
+    };
+    const uint32_t lows[] = {0u, 1u, 0x00FFFFFEu, 0x00FFFFFFu};
     for (uint32_t top = 0; top < 256; top++) {
-        for (uint32_t low : {0u, 1u, 0x00FFFFFFu}) {
+        for (uint32_t low : lows) {
             const uint32_t a = (top << 24) | low;
-            const bool src_bad = top == 0 || top == 127 || (top >= 224 && top <= 239) || a == 0xFFFFFFFFu;
-            const bool dst_bad = top == 0 || top == 127 || a == 0xFFFFFFFFu;
-            EXPECT_EQ(parse_detail::ipv4_src_bad(a), src_bad) << std::hex << a;
-            EXPECT_EQ(parse_detail::ipv4_dst_bad(a), dst_bad) << std::hex << a;
+            EXPECT_EQ(parse_detail::ipv4_src_bad(a), src_ref(a)) << std::hex << a;
+            EXPECT_EQ(parse_detail::ipv4_dst_bad(a), dst_ref(a)) << std::hex << a;
         }
+    }
+    for (uint32_t ts = 0; ts < 256; ts++)
+        for (uint32_t td = 0; td < 256; td++)
+            for (uint32_t ls : {0u, 0x00FFFFFFu})
+                for (uint32_t ld : {0u, 0x00FFFFFFu}) {
+                    const uint32_t s = (ts << 24) | ls, d = (td << 24) | ld;
+                    ASSERT_EQ(parse_detail::ipv4_addrs_bad(s, d), src_ref(s) || dst_ref(d))
+                        << std::hex << s << " " << d;
+                }
+}
+
+TEST(parse, tcp_flag_mask_matches_the_rule_for_every_flags_byte) {
+    for (unsigned flags = 0; flags < 256; flags++) {
+        const unsigned f = flags & 0x3F;  // CWR and ECE do not matter
+        const bool bad = f == 0 || (f & 0x03) == 0x03 || (f & 0x06) == 0x06;
+        EXPECT_EQ(parse_detail::tcp_flags_bad(static_cast<uint8_t>(flags)), bad) << flags;
     }
 }
 
