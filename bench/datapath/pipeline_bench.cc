@@ -5,6 +5,8 @@
  *
  *   nat_established/F    F flows already in the table (10 k, 1 M, 10 M),
  *                        ACK segments in a scattered flow order
+ *   nat_vs_io_forward/F  nat_established/F and the io-forward loop interleaved
+ *                        in one run: both rates, their ratio, nlb's own ns/packet
  *   new_connections      a SYN of a new flow per packet: schedule + insert
  *   two_lcores/...       the same on 1 and on 2 lcores sharing one table
  */
@@ -142,6 +144,59 @@ void nat_established(benchmark::State &state) {
 }
 BENCHMARK(nat_established)->Arg(10'000)->Arg(1'000'000)->Arg(10'000'000)
     ->Unit(benchmark::kNanosecond);
+
+/*
+ * nat_established and io_forward_baseline interleaved in one run: each
+ * iteration times `slice` bursts of the io-forward loop, then `slice` bursts
+ * of nlb's, with the TSC, so that both see the same moments of a shared
+ * host's load. Reports both rates, their ratio (nlb / io-forward) and nlb_ns,
+ * nlb's own time per packet (the loop's less the io-forward loop's, so the
+ * bench's refill and ring cancel out): the figures to compare across runs,
+ * builds and hosts when the host's speed drifts.
+ */
+void nat_vs_io_forward(benchmark::State &state) {
+    const uint32_t flows = static_cast<uint32_t>(state.range(0));
+    established_setup &setup = established(flows);
+    testbed *tb = setup.tb.get();
+    worker &w = *setup.w;
+    if (tb->conns->size() != flows) state.SkipWithError("not every flow was opened");
+    tb->snapshots->online(0);
+    auto ack = make_tcp_frame(RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG);
+    const uint64_t forwarded_before = w.counters().forwarded.get();
+    const uint64_t rx_before = w.counters().rx_packets.get();
+    ring_loop nat_loop("bench_nat_iv", bench_pool(), 1024, ack.data(), tcp_frame_len);
+    ring_loop io_loop("bench_io_iv", bench_pool(), 1024, ack.data(), tcp_frame_len);
+    flow_walk nat_walk(flows), io_walk(flows);
+    constexpr unsigned slice = 256;
+    uint64_t nat_packets = 0, io_packets = 0, nat_cycles = 0, io_cycles = 0;
+    for (auto _ : state) {
+        uint64_t t0 = rte_rdtsc();
+        for (unsigned b = 0; b < slice; b++)
+            io_packets += io_loop.step([&](rte_mbuf *m) { write_flow(m, ack.data(), io_walk()); },
+                                       [](rte_mbuf **, uint16_t n) { return n; });
+        uint64_t t1 = rte_rdtsc();
+        for (unsigned b = 0; b < slice; b++)
+            nat_packets += nat_loop.step(
+                [&](rte_mbuf *m) { write_flow(m, ack.data(), nat_walk()); },
+                [&](rte_mbuf **p, uint16_t n) { return run_burst(w, *tb->snapshots, p, n); });
+        uint64_t t2 = rte_rdtsc();
+        io_cycles += t1 - t0;
+        nat_cycles += t2 - t1;
+    }
+    tb->snapshots->offline(0);
+    const double hz = static_cast<double>(rte_get_tsc_hz());
+    const double nat_mpps = nat_cycles ? static_cast<double>(nat_packets) * hz / nat_cycles / 1e6 : 0;
+    const double io_mpps = io_cycles ? static_cast<double>(io_packets) * hz / io_cycles / 1e6 : 0;
+    state.counters["Mpps"] = nat_mpps;
+    state.counters["io_Mpps"] = io_mpps;
+    state.counters["ratio"] = io_mpps > 0 ? nat_mpps / io_mpps : 0;
+    // nlb's own time per packet: the loop's time less the same loop's with no work.
+    state.counters["nlb_ns"] = nat_mpps > 0 && io_mpps > 0 ? 1e3 / nat_mpps - 1e3 / io_mpps : 0;
+    state.counters["dropped"] = static_cast<double>(
+        (w.counters().rx_packets.get() - rx_before) - (w.counters().forwarded.get() - forwarded_before));
+    state.SetItemsProcessed(static_cast<int64_t>(nat_packets));
+}
+BENCHMARK(nat_vs_io_forward)->Arg(10'000)->Arg(1'000'000)->Unit(benchmark::kMicrosecond);
 
 void new_connections(benchmark::State &state) {
     constexpr uint32_t total = 4'000'000;   // distinct flows available to this run

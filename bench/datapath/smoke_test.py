@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """bench-datapath-smoke: a few seconds of nlb-bench-datapath (issue 6, benchmark 3).
 
-Runs the io-forward baseline, nat_established and new_connections at their
-smallest sizes, both two_lcores scaling runs and the host memory probe, each
+Runs the io-forward baseline, nat_established (alone and interleaved with
+the io-forward loop) and new_connections at their smallest sizes, both two_lcores scaling runs and the host memory probe, each
 briefly, as JSON. Every benchmark must be present without an error and report
 a rate above zero; nat_established must have dropped nothing, new_connections
 must have made a connection of every SYN, and the 2-lcore lookups must have
@@ -18,6 +18,7 @@ bench = sys.argv[1]
 names = [
     "io_forward_baseline/10000",
     "nat_established/10000",
+    "nat_vs_io_forward/10000",
     "new_connections/iterations:100000",
     "two_lcores/lcores:1/syn:0/iterations:1/manual_time",
     "two_lcores/lcores:2/syn:0/iterations:1/manual_time",
@@ -52,6 +53,10 @@ for n in names:
 
 nat = results.get("nat_established/10000", {})
 check(nat.get("dropped", -1) == 0, f"nat_established dropped {nat.get('dropped')} packets")
+iv = results.get("nat_vs_io_forward/10000", {})
+check(iv.get("dropped", -1) == 0 and 0 < iv.get("ratio", 0) < 1 and iv.get("nlb_ns", 0) > 0,
+      f"nat_vs_io_forward: ratio {iv.get('ratio', 0):.3f}, nlb {iv.get('nlb_ns', 0):.1f} ns per "
+      f"packet, dropped {iv.get('dropped')}")
 syn = results.get("new_connections/iterations:100000", {})
 check(syn.get("new_conns", 0) == 3_200_000 and syn.get("table_full", -1) == 0,
       f"new_connections made {syn.get('new_conns')} connections of 3200000 SYNs")
