@@ -116,31 +116,56 @@ established_setup &established(uint32_t flows) {
     return s;
 }
 
+/*
+ * One benchmark run over the established table of `flows`: worker 0 online
+ * for the run (offline again at the end), and what the run dropped (packets
+ * received but not forwarded) reported as the counter "dropped".
+ */
+class established_run {
+public:
+    established_run(benchmark::State &state, uint32_t flows)
+        : state_(state), setup_(established(flows)), tb(*setup_.tb), w(*setup_.w) {
+        if (tb.conns->size() != flows) state.SkipWithError("not every flow was opened");
+        tb.snapshots->online(0);
+        forwarded_before_ = w.counters().forwarded.get();
+        rx_before_ = w.counters().rx_packets.get();
+    }
+    ~established_run() {
+        state_.counters["dropped"] = static_cast<double>(
+            (w.counters().rx_packets.get() - rx_before_) -
+            (w.counters().forwarded.get() - forwarded_before_));
+        tb.snapshots->offline(0);
+    }
+    established_run(const established_run &) = delete;
+    established_run &operator=(const established_run &) = delete;
+
+    /** One burst of the pipeline (run_burst on worker 0). */
+    uint16_t burst(rte_mbuf **p, uint16_t n) { return run_burst(w, *tb.snapshots, p, n); }
+
+private:
+    benchmark::State &state_;
+    established_setup &setup_;
+    uint64_t forwarded_before_ = 0, rx_before_ = 0;
+
+public:
+    testbed &tb;
+    worker &w;
+};
+
 void nat_established(benchmark::State &state) {
     const uint32_t flows = static_cast<uint32_t>(state.range(0));
-    established_setup &setup = established(flows);
-    testbed *tb = setup.tb.get();
-    worker &w = *setup.w;
-    if (tb->conns->size() != flows) state.SkipWithError("not every flow was opened");
-    tb->snapshots->online(0);
-    const uint64_t forwarded_before = w.counters().forwarded.get();
-    const uint64_t rx_before = w.counters().rx_packets.get();
-
+    established_run run(state, flows);
     auto ack = make_tcp_frame(RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG);
     ring_loop loop("bench_nat_est", bench_pool(), 1024, ack.data(), tcp_frame_len);
     flow_walk walk(flows);
     uint64_t packets = 0;
     for (auto _ : state) {
         packets += loop.step([&](rte_mbuf *m) { write_flow(m, ack.data(), walk()); },
-                             [&](rte_mbuf **p, uint16_t n) { return run_burst(w, *tb->snapshots, p, n); });
+                             [&](rte_mbuf **p, uint16_t n) { return run.burst(p, n); });
     }
     report(state, packets);
-    const uint64_t drops = (w.counters().rx_packets.get() - rx_before) -
-                           (w.counters().forwarded.get() - forwarded_before);
-    state.counters["dropped"] = static_cast<double>(drops);
-    state.counters["bytes_per_conn"] =
-        static_cast<double>(tb->conns->memory_bytes()) / static_cast<double>(tb->conns->capacity());
-    tb->snapshots->offline(0);
+    state.counters["bytes_per_conn"] = static_cast<double>(run.tb.conns->memory_bytes()) /
+                                       static_cast<double>(run.tb.conns->capacity());
 }
 BENCHMARK(nat_established)->Arg(10'000)->Arg(1'000'000)->Arg(10'000'000)
     ->Unit(benchmark::kNanosecond);
@@ -156,14 +181,8 @@ BENCHMARK(nat_established)->Arg(10'000)->Arg(1'000'000)->Arg(10'000'000)
  */
 void nat_vs_io_forward(benchmark::State &state) {
     const uint32_t flows = static_cast<uint32_t>(state.range(0));
-    established_setup &setup = established(flows);
-    testbed *tb = setup.tb.get();
-    worker &w = *setup.w;
-    if (tb->conns->size() != flows) state.SkipWithError("not every flow was opened");
-    tb->snapshots->online(0);
+    established_run run(state, flows);
     auto ack = make_tcp_frame(RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG);
-    const uint64_t forwarded_before = w.counters().forwarded.get();
-    const uint64_t rx_before = w.counters().rx_packets.get();
     ring_loop nat_loop("bench_nat_iv", bench_pool(), 1024, ack.data(), tcp_frame_len);
     ring_loop io_loop("bench_io_iv", bench_pool(), 1024, ack.data(), tcp_frame_len);
     flow_walk nat_walk(flows), io_walk(flows);
@@ -178,12 +197,11 @@ void nat_vs_io_forward(benchmark::State &state) {
         for (unsigned b = 0; b < slice; b++)
             nat_packets += nat_loop.step(
                 [&](rte_mbuf *m) { write_flow(m, ack.data(), nat_walk()); },
-                [&](rte_mbuf **p, uint16_t n) { return run_burst(w, *tb->snapshots, p, n); });
+                [&](rte_mbuf **p, uint16_t n) { return run.burst(p, n); });
         uint64_t t2 = rte_rdtsc();
         io_cycles += t1 - t0;
         nat_cycles += t2 - t1;
     }
-    tb->snapshots->offline(0);
     const double hz = static_cast<double>(rte_get_tsc_hz());
     const double nat_mpps = nat_cycles ? static_cast<double>(nat_packets) * hz / nat_cycles / 1e6 : 0;
     const double io_mpps = io_cycles ? static_cast<double>(io_packets) * hz / io_cycles / 1e6 : 0;
@@ -192,8 +210,6 @@ void nat_vs_io_forward(benchmark::State &state) {
     state.counters["ratio"] = io_mpps > 0 ? nat_mpps / io_mpps : 0;
     // nlb's own time per packet: the loop's time less the same loop's with no work.
     state.counters["nlb_ns"] = nat_mpps > 0 && io_mpps > 0 ? 1e3 / nat_mpps - 1e3 / io_mpps : 0;
-    state.counters["dropped"] = static_cast<double>(
-        (w.counters().rx_packets.get() - rx_before) - (w.counters().forwarded.get() - forwarded_before));
     state.SetItemsProcessed(static_cast<int64_t>(nat_packets));
 }
 BENCHMARK(nat_vs_io_forward)->Arg(10'000)->Arg(1'000'000)->Unit(benchmark::kMicrosecond);
