@@ -184,10 +184,11 @@ grpc::Status control_service::DeleteBackendService(ctx *c,
                                       ": a backend service associated with a listener cannot "
                                       "be deleted (rule 5)");
         }
-        // Disassociates the group (rule 5). No listener uses the service, so the dataplane
-        // has no connection of it left to drain: its draining records go with it, instead of
-        // staying behind unread and coming back if a service of the same name is created.
-        change_group(before, "");
+        // The group is disassociated with the service's row (rule 5). No listener uses the
+        // service, so the dataplane has no connection of it left to drain: its draining
+        // records go with it (recording the group's instances as draining, as leaving a
+        // group does, would only write rows to delete), instead of staying behind unread
+        // and coming back if a service of the same name is created.
         store_.remove_all_draining(before.load_balancer(), before.name());
         store_.delete_backend_service(before.load_balancer(), before.name());
         tx.commit();
