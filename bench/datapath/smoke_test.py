@@ -3,8 +3,8 @@
 """bench-datapath-smoke: a few seconds of nlb-bench-datapath (issue 6, benchmark 3).
 
 Runs the io-forward baseline, nat_established (alone and interleaved with
-the io-forward loop) and new_connections at their smallest sizes, both two_lcores scaling runs and the host memory probe, each
-briefly, as JSON. Every benchmark must be present without an error and report
+the io-forward loop) and new_connections at their smallest sizes, both
+two_lcores scaling runs and the host memory probe, each briefly, as JSON. Every benchmark must be present without an error and report
 a rate above zero; nat_established must have dropped nothing, new_connections
 must have made a connection of every SYN, and the 2-lcore lookups must have
 moved packets on both lcores (a rate above the 1-lcore run's half).
