@@ -22,7 +22,7 @@ names = [
     "new_connections/iterations:100000",
     "two_lcores/lcores:1/syn:0/iterations:1/manual_time",
     "two_lcores/lcores:2/syn:0/iterations:1/manual_time",
-    "dram_random_load/chains:1",
+    "dram_random_load/chains:1/mb:192",
 ]
 pattern = "^(" + "|".join(names) + ")$"
 run = subprocess.run(
@@ -63,7 +63,7 @@ check(syn.get("new_conns", 0) == 3_200_000 and syn.get("table_full", -1) == 0,
 one = results.get("two_lcores/lcores:1/syn:0/iterations:1/manual_time", {}).get("Mpps", 0)
 two = results.get("two_lcores/lcores:2/syn:0/iterations:1/manual_time", {}).get("Mpps", 0)
 check(two > one / 2, f"2 lcores {two:.2f} Mpps against 1 lcore {one:.2f}")
-dram = results.get("dram_random_load/chains:1", {}).get("ns_per_load", 0)
+dram = results.get("dram_random_load/chains:1/mb:192", {}).get("ns_per_load", 0)
 check(dram > 0, f"memory probe {dram:.1f} ns per dependent load")
 if failed:
     sys.exit(f"FAIL: {len(failed)} check(s)")
