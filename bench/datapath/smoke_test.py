@@ -18,7 +18,7 @@ bench = sys.argv[1]
 names = [
     "io_forward_baseline/10000",
     "nat_established/10000",
-    "nat_vs_io_forward/10000",
+    "nat_vs_io_forward/10000/scattered:0",
     "new_connections/iterations:100000",
     "two_lcores/lcores:1/syn:0/iterations:1/manual_time",
     "two_lcores/lcores:2/syn:0/iterations:1/manual_time",
@@ -53,7 +53,7 @@ for n in names:
 
 nat = results.get("nat_established/10000", {})
 check(nat.get("dropped", -1) == 0, f"nat_established dropped {nat.get('dropped')} packets")
-iv = results.get("nat_vs_io_forward/10000", {})
+iv = results.get("nat_vs_io_forward/10000/scattered:0", {})
 check(iv.get("dropped", -1) == 0 and 0 < iv.get("ratio", 0) < 1 and iv.get("nlb_ns", 0) > 0,
       f"nat_vs_io_forward: ratio {iv.get('ratio', 0):.3f}, nlb {iv.get('nlb_ns', 0):.1f} ns per "
       f"packet, dropped {iv.get('dropped')}")
