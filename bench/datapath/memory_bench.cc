@@ -14,15 +14,15 @@
  * A lookup of an established flow costs two such misses (bucket, entry), so
  * ns_per_load bounds what nat_established can reach at 1 M flows on the host
  * it runs on. The sizes around 192 MB show how the cost of a miss grows with
- * the memory a table spreads over (on the 2-vCPU guest of bench/RESULTS.md it
- * doubles between 192 and 384 MB). Each line of the mapping holds the index
- * of the next line of one random cycle through all of them.
+ * the memory a table spreads over (on the 2-vCPU guest of bench/RESULTS.md by
+ * a fifth to a half from 192 to 384 MB). Each line of the mapping holds the
+ * index of the next line of one random cycle through all of them.
  */
 #include <benchmark/benchmark.h>
 
 #include <chrono>
-#include <memory>
 #include <cstdint>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <string>
