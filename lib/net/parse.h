@@ -92,13 +92,10 @@ inline constexpr struct ipv4_top_table {
         v[255] = ipv4_top_255;
     }
 } ipv4_top{};
-inline bool ipv4_src_bad(uint32_t a) {
-    return (ipv4_top.v[a >> 24] & ipv4_top_src_bad) != 0 || a == 0xFFFFFFFFu;
-}
-inline bool ipv4_dst_bad(uint32_t a) {
-    return (ipv4_top.v[a >> 24] & ipv4_top_dst_bad) != 0 || a == 0xFFFFFFFFu;
-}
-/** ipv4_src_bad(src) || ipv4_dst_bad(dst); the broadcast compares only when a first byte is 255. */
+/**
+ * True when src cannot be a packet's source (0/8, 127/8, 224/4, 255.255.255.255) or dst its
+ * destination (0/8, 127/8, 255.255.255.255); the broadcast compares only when a first byte is 255.
+ */
 inline bool ipv4_addrs_bad(uint32_t src, uint32_t dst) {
     const uint8_t ts = ipv4_top.v[src >> 24], td = ipv4_top.v[dst >> 24];
     if (((ts & ipv4_top_src_bad) | (td & ipv4_top_dst_bad)) != 0) return true;

@@ -235,9 +235,9 @@ TEST(parse, icmp_echo_uses_identifier_as_source_port) {
 }
 
 TEST(parse, ipv4_address_checks_match_their_ranges_for_every_first_byte) {
-    // The first-byte table against the ranges it stands for, for every first byte and a few
-    // lower parts (the broadcast only with all four bytes 255), and the combined check of a
-    // packet's two addresses against the two separate ones for every pair of first bytes.
+    // The first-byte table against the ranges it stands for: the check of a packet's two
+    // addresses for every pair of first bytes, each with a few lower parts (the broadcast
+    // only with all four bytes 255).
     auto src_ref = [](uint32_t a) {
         const uint32_t top = a >> 24;
         return top == 0 || top == 127 || (top >= 224 && top <= 239) || a == 0xFFFFFFFFu;
@@ -247,17 +247,10 @@ TEST(parse, ipv4_address_checks_match_their_ranges_for_every_first_byte) {
         return top == 0 || top == 127 || a == 0xFFFFFFFFu;
     };
     const uint32_t lows[] = {0u, 1u, 0x00FFFFFEu, 0x00FFFFFFu};
-    for (uint32_t top = 0; top < 256; top++) {
-        for (uint32_t low : lows) {
-            const uint32_t a = (top << 24) | low;
-            EXPECT_EQ(parse_detail::ipv4_src_bad(a), src_ref(a)) << std::hex << a;
-            EXPECT_EQ(parse_detail::ipv4_dst_bad(a), dst_ref(a)) << std::hex << a;
-        }
-    }
     for (uint32_t ts = 0; ts < 256; ts++)
         for (uint32_t td = 0; td < 256; td++)
-            for (uint32_t ls : {0u, 0x00FFFFFFu})
-                for (uint32_t ld : {0u, 0x00FFFFFFu}) {
+            for (uint32_t ls : lows)
+                for (uint32_t ld : lows) {
                     const uint32_t s = (ts << 24) | ls, d = (td << 24) | ld;
                     ASSERT_EQ(parse_detail::ipv4_addrs_bad(s, d), src_ref(s) || dst_ref(d))
                         << std::hex << s << " " << d;
