@@ -21,6 +21,9 @@ readonly vip=198.18.1.1
 # Clients in nlb-client run on the system python: a python3 found on PATH may be a pyenv shim,
 # and under load its start-up (a chain of bash scripts) once took longer than a test's wait.
 readonly clientpy=/usr/bin/python3
+# The tests' own JSON helpers too: a shim's 0.6 s per call (over 1 s on a busy host) made each
+# poll of a wait slow and spread the checks that follow a change over seconds.
+python3() { "$clientpy" "$@"; }
 readonly csock=/run/nlb-lab/control.sock dsock=/run/nlb-lab/dataplane.sock
 hold=
 holds=  # more client pids the trap kills (space-separated)

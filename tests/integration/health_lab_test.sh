@@ -14,6 +14,9 @@
 #     still UNHEALTHY with the default codes 2xx,3xx; codes 2xx,3xx,4xx -> HEALTHY;
 #  5. every /health answers 503: all UNHEALTHY, the service reports failing open, and new
 #     requests still reach all three (fail open).
+# After each change the health view shows, nlb-dataplane must hold the backends' new states
+# (list-services, within 3 s) before the traffic check; a traffic check that fails prints what
+# the dataplane holds and each backend's new connections.
 # /health is switched with scripts/lab/backend_server.py's loopback-only POST /lab/health.
 #
 # usage: health_lab_test.sh LAB_SH NLB_DATAPLANE NLB_CONTROL NLBCTL NLB_AGENT
@@ -63,6 +66,38 @@ set_health() {  # N CODE: be<N>'s GET /health answers CODE from now on
         "http://127.0.0.1:8080/lab/health?status=$2" >/dev/null 2>&1
 }
 show_health() { nlbctl backend-service health web --lb lab 2>&1 | sed 's/^/   /'; }
+# "be1=S1 be2=S2 be3=S3": the states nlb-dataplane holds for the VIP's backends (list-services).
+dp_states() {
+    dp_backends | sort | awk '{sub("198.19.0.1", "be", $1); printf "%s%s=%s", sep, $1, $2; sep=" "}'
+}
+# WANT WHAT: waits (up to 3 s) until nlb-dataplane holds WANT (as dp_states prints it); says
+# whether it already did at the first look, right after the health view showed the change.
+dp_expect() {
+    local t0 want=$1 first
+    t0=$(now)
+    first=$(dp_states)
+    dp_is() { [ "$(dp_states)" = "$want" ]; }
+    if [ "$first" = "$want" ]; then
+        ok "$2: nlb-dataplane holds $want at the first look"
+    elif wait_until 3 dp_is; then
+        ok "$2: nlb-dataplane holds $want $(since "$t0") s after the health view (first: $first)"
+    else
+        fail "$2: nlb-dataplane holds '$(dp_states)', expected '$want'"
+    fi
+}
+# After a traffic check failed: what nlb-dataplane holds and what each backend got.
+dp_report() {
+    echo "   nlb-dataplane holds: $(dp_states)"
+    "$agent" --socket "$dsock" stats 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+for s in d.get("services", []):
+    for b in s.get("backends", []):
+        c = b.get("counters", {})
+        print("   %s %s: %s new connections, %s active, %s packets" % (b.get("address"), b.get("state"),
+              c.get("new_connections", 0), c.get("active_connections", 0), c.get("packets", 0)))' 2>&1 |
+        head -n 8
+}
 
 "$lab" down >/dev/null 2>&1
 if ! "$lab" up nat >/tmp/nlb-health-lab.$$ 2>&1; then
@@ -123,10 +158,11 @@ else
     fail "be2 not UNHEALTHY ${took} s after its server stopped: $(show_health)"
 fi
 show_health
-sleep 1  # the dataplane gets be2's new state
+dp_expect "be1=ACTIVE be2=DRAINING be3=ACTIVE" "be2 UNHEALTHY"
 answers=$(curl_n 30)
 [ "$(grep -cE '^(be1|be3)$' <<<"$answers")" = 30 ] &&
-    ok "30 new requests avoid unhealthy be2: $(tally "$answers")" || fail "with be2 UNHEALTHY: $(tally "$answers")"
+    ok "30 new requests avoid unhealthy be2: $(tally "$answers")" ||
+    { fail "with be2 UNHEALTHY: $(tally "$answers")"; dp_report; }
 if [ -n "$hold" ]; then
     lines=$(grep -c '^ok ' "$hold_out")
     sleep 0.6
@@ -147,10 +183,11 @@ wait_until 5 listening || fail "be2's server did not start"
 be2_healthy() { [ "$(inst be2 | cut -d' ' -f1)" = HEALTHY ]; }
 wait_until 25 be2_healthy && ok "be2 HEALTHY again $(since "$restarted") s after its server restarted" ||
     fail "be2 not HEALTHY again: $(show_health)"
-sleep 1
+dp_expect "be1=ACTIVE be2=ACTIVE be3=ACTIVE" "be2 HEALTHY"
 answers=$(curl_n 30)
 [ "$(grep -c '^be2$' <<<"$answers")" -gt 0 ] && [ "$(grep -c '^be[123]$' <<<"$answers")" = 30 ] &&
-    ok "be2 gets traffic again: $(tally "$answers")" || fail "after be2 came back: $(tally "$answers")"
+    ok "be2 gets traffic again: $(tally "$answers")" ||
+    { fail "after be2 came back: $(tally "$answers")"; dp_report; }
 
 # ---- 4. HTTP check on /health
 nlbctl backend-service update web --lb lab --hc-method http --hc-path /health >/dev/null ||
@@ -163,10 +200,10 @@ be3_503() { [ "$(inst be3)" = "UNHEALTHY status 503" ]; }
 wait_until 25 be3_503 && ok "be3 UNHEALTHY with reason 'status 503' after $(since "$switched") s" ||
     fail "be3 with /health 503: $(inst be3)"
 show_health
-sleep 1
+dp_expect "be1=ACTIVE be2=ACTIVE be3=DRAINING" "be3 UNHEALTHY"
 answers=$(curl_n 12)
 [ "$(grep -cE '^(be1|be2)$' <<<"$answers")" = 12 ] && ok "12 requests avoid be3: $(tally "$answers")" ||
-    fail "with be3 UNHEALTHY: $(tally "$answers")"
+    { fail "with be3 UNHEALTHY: $(tally "$answers")"; dp_report; }
 set_health 3 404 || fail "be3's /health -> 404"
 be3_404() { [ "$(inst be3 | cut -d' ' -f2-)" = "status 404" ]; }
 wait_until 15 be3_404
@@ -190,10 +227,10 @@ health_json | python3 -c 'import json, sys; sys.exit(0 if json.load(sys.stdin).g
     ok "health view (json): failing_open true" || fail "json failing_open: $(health_json)"
 nlbctl backend-service health web --lb lab 2>/dev/null | grep -qE '^failing open: +yes' &&
     ok "health view: 'failing open: yes'" || fail "table view: $(show_health)"
-sleep 1
+dp_expect "be1=ACTIVE be2=ACTIVE be3=ACTIVE" "failing open"
 answers=$(curl_n 30)
 [ "$(grep -c '^be[123]$' <<<"$answers")" = 30 ] && ok "fail open: all 30 requests answered: $(tally "$answers")" ||
-    fail "fail open: $(tally "$answers")"
+    { fail "fail open: $(tally "$answers")"; dp_report; }
 for b in be1 be2 be3; do
     grep -q "^$b\$" <<<"$answers" || fail "fail open: no request reached $b"
 done
@@ -202,10 +239,10 @@ be2_healthy_only() { [ "$(health_count HEALTHY)" = 1 ] && be2_healthy; }
 wait_until 25 be2_healthy_only && ok "be2's /health back to 200: be2 HEALTHY" || fail "$(show_health)"
 health_json | python3 -c 'import json, sys; sys.exit(1 if json.load(sys.stdin).get("failing_open") else 0)' &&
     ok "no longer failing open" || fail "still failing open: $(show_health)"
-sleep 1
+dp_expect "be1=DRAINING be2=ACTIVE be3=DRAINING" "fail open ended"
 answers=$(curl_n 12)
 [ "$(grep -c '^be2$' <<<"$answers")" = 12 ] && ok "12 requests all to be2, the only healthy one" ||
-    fail "after fail open ended: $(tally "$answers")"
+    { fail "after fail open ended: $(tally "$answers")"; dp_report; }
 
 [ "$failures" = 0 ] && echo "PASS" || echo "FAILED: $failures"
 exit $((failures > 0))
