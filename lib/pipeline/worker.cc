@@ -91,6 +91,18 @@ void worker::track_active_change(const conn &c, bool open) {
     }
 }
 
+/*
+ * A client's SYN found closed connection c (time_wait or close): true when its
+ * backend no longer takes new connections, so the SYN must not restart c there.
+ * While the backend still does, c starts over on it (conn_table::on_packet).
+ */
+bool worker::reuse_reschedules(const snapshot &snap, const conn &c) {
+    const tcp_state st = c.state();
+    if (st != tcp_state::time_wait && st != tcp_state::close) return false;
+    const backend_ref ref = c.backend();
+    return !snap.backend_valid(ref) || !snap.backends[ref.index].accepts_new();
+}
+
 void worker::process_burst(rte_mbuf **pkts, uint16_t n, verdict *out, uint32_t now_ms) {
     const snapshot *snap = dp_.snapshots->current();
     conn_table &ct = *dp_.conns;
@@ -140,6 +152,15 @@ void worker::process_burst(rte_mbuf **pkts, uint16_t n, verdict *out, uint32_t n
         pkt_state &s = st_[i];
         conn_dir dir = conn_dir::original;
         conn *c = ct.lookup(s.meta.key, s.hash, s.bucket, &dir);
+        if (c && (s.meta.tcp_flags & (tcp_flag_syn | tcp_flag_ack | tcp_flag_rst)) == tcp_flag_syn &&
+            dir == conn_dir::original && reuse_reschedules(*snap, *c)) {
+            // Port reuse: the client starts a new connection on the tuple of a closed one
+            // whose backend takes no new connections any more (unhealthy, draining, weight 0,
+            // removed). It is a new connection like any other, scheduled afresh; the closed
+            // one is forgotten (lookups skip it, its owner's sweep frees it).
+            ct.mark_dead(c);
+            c = nullptr;
+        }
         if (c) {
             const backend_ref ref = c->backend();
             if (!snap->backend_valid(ref)) {

@@ -187,6 +187,7 @@ private:
     void drop(verdict *out, uint16_t i, drop_reason r);
     bool classify_local(const snapshot *snap, uint16_t i, verdict *out);
     conn *new_connection(const snapshot &snap, uint16_t i, rte_mbuf *m, verdict *out, uint32_t now_ms);
+    static bool reuse_reschedules(const snapshot &snap, const conn &c);
     void reset_flow(rte_mbuf *m, uint16_t i, verdict *out);
     // The per-packet helpers are inline (defined in worker.cc, their only user); each has an
     // out-of-line part for the rare case.

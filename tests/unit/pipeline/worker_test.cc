@@ -299,6 +299,63 @@ TEST_F(worker_test, draining_backend_keeps_its_flows_but_gets_no_new_ones) {
     }
 }
 
+// A client reusing a closed connection's ports starts a new connection: on the same backend
+// while that one takes new connections, on another once it no longer does (draining or
+// unhealthy, or removed), never on one that takes none (SPEC rules 7 and 8).
+TEST_F(worker_test, reused_ports_of_a_closed_connection_go_where_new_connections_may) {
+    auto svc = testbed::lab_service(ip_family::v4, fwd_mode::nat, sched_kind::wrr, 80);
+    publish({svc});
+    frame_spec syn;
+    syn.sport = 41000;
+    frame_spec rst = syn;
+    rst.tcp_flags = wire::tcp_rst;
+    frame_spec ack = syn;
+    ack.tcp_flags = wire::tcp_ack;
+    const std::string first = dst_of(send(syn));
+    ASSERT_EQ(first.rfind("198.19.0.1", 0), 0u) << first;
+    ASSERT_EQ(send(rst).v.act, action::tx);  // closed
+    EXPECT_EQ(dst_of(send(syn)), first) << "a backend that takes new connections keeps the tuple";
+    EXPECT_EQ(w->counters().new_conns.get(), 1u);
+
+    // Closed again, and its backend drains: the reused tuple goes elsewhere, and stays there.
+    ASSERT_EQ(send(rst).v.act, action::tx);
+    for (auto &b : svc.backends)
+        if (format_ip(b.addr, ip_family::v4) == first) b.state = backend_state::draining;
+    publish({svc});
+    result again = send(syn);
+    ASSERT_EQ(again.v.act, action::tx);
+    const std::string second = dst_of(again);
+    EXPECT_NE(second, first);
+    EXPECT_EQ(second.rfind("198.19.0.1", 0), 0u) << second;
+    EXPECT_EQ(w->counters().new_conns.get(), 2u);
+    EXPECT_EQ(dst_of(send(ack)), second);
+    EXPECT_EQ(dst_of(send(ack)), second);
+
+    // An open connection of a draining backend is not taken over by a stray SYN.
+    for (auto &b : svc.backends) b.state = backend_state::active;
+    for (auto &b : svc.backends)
+        if (format_ip(b.addr, ip_family::v4) == second) b.state = backend_state::draining;
+    publish({svc});
+    EXPECT_EQ(dst_of(send(syn)), second);
+    EXPECT_EQ(dst_of(send(ack)), second);
+
+    // Closed, and its backend removed: the SYN is scheduled, not answered with a RST.
+    ASSERT_EQ(send(rst).v.act, action::tx);
+    std::erase_if(svc.backends,
+                  [&](const backend_spec &b) { return format_ip(b.addr, ip_family::v4) == second; });
+    publish({svc});
+    result third = send(syn);
+    ASSERT_EQ(third.v.act, action::tx);
+    EXPECT_NE(dst_of(third), second);
+    EXPECT_EQ(w->counters().resets_sent.get(), 0u);
+    EXPECT_EQ(w->counters().new_conns.get(), 3u);
+
+    // The forgotten ones are freed by the sweep; the live one stays.
+    EXPECT_GE(w->expire(2000, 1024), 2u);
+    EXPECT_EQ(tb->conns->size(), 1u);
+    EXPECT_EQ(dst_of(send(ack, 2000)), dst_of(third));
+}
+
 TEST_F(worker_test, persistence_sends_a_client_back_to_its_backend) {
     auto svc = testbed::lab_service(ip_family::v4, fwd_mode::nat, sched_kind::wrr, 80);
     svc.persistence_timeout_s = 20;
