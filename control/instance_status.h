@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Where the views get each instance's health and connection count from.
- * Today no prober and no dataplane exist, so `no_probe_status` reports every
- * member of an associated group as INITIAL with 0 connections. The health
- * prober (a later issue) and the dataplane stats will implement this
- * interface instead; nothing in the service or the store changes.
+ * Where the views get each instance's health and connection count from:
+ * nlb-control's live_instance_status (synced_service.h) answers from the
+ * health prober's states and the dataplanes' connection counts, so the
+ * service and the store know nothing of either.
  */
 #pragma once
 
@@ -30,15 +29,6 @@ class instance_status_source {
      */
     virtual instance_status status(const std::string &lb, const std::string &bs,
                                    const v1::Instance &in) = 0;
-};
-
-/** No probe has run yet: every member is INITIAL, no connections. */
-class no_probe_status final : public instance_status_source {
-  public:
-    instance_status status(const std::string &, const std::string &,
-                           const v1::Instance &) override {
-        return {};
-    }
 };
 
 }  // namespace nlb::control
