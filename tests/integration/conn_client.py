@@ -11,6 +11,10 @@ than one curl each). Every connection is a new TCP connection that sends one
       one connection from each source address listed in FILE (one a line), R rounds
       (rotate: round r starts at the r-th address); one line per connection
       "ADDRESS NAME" (NAME "error" when it failed).
+  conn_client.py reuse HOST PORT SPORT
+      one connection from local port SPORT, one GET, closed with a RST (SO_LINGER 0), so
+      the client keeps no TIME_WAIT and the next call can reuse the same ports at once;
+      one line: the backend's name or "error <what>".
   conn_client.py hold HOST PORT N [--interval S]
       opens N connections one after the other, one GET on each, prints "ok NAME" per
       connection, then "held N", then keeps every connection open with a GET on each
@@ -23,6 +27,7 @@ by its count.
 import argparse
 import signal
 import socket
+import struct
 import sys
 import time
 
@@ -53,13 +58,17 @@ def get(s, host):
     return buf[:length].decode().strip()
 
 
-def one(host, port, timeout, source=None):
-    """One new connection, one GET, close; returns the answer or "error <what>"."""
+def one(host, port, timeout, source=None, sport=0):
+    """One new connection, one GET, close; returns the answer or "error <what>". With sport,
+    from that local port, closed with a RST."""
     s = socket.socket(family(host), socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
-        if source:
-            s.bind((source, 0))
+        if sport:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        if source or sport:
+            s.bind((source or "", sport))
         s.connect((host, port))
         return get(s, host)
     except ConnectionResetError:
@@ -77,6 +86,11 @@ def cmd_seq(a):
         print(one(a.host, a.port, a.timeout, a.source), flush=True)
         if a.gap:
             time.sleep(a.gap)
+    return 0
+
+
+def cmd_reuse(a):
+    print(one(a.host, a.port, a.timeout, sport=a.sport), flush=True)
     return 0
 
 
@@ -131,13 +145,17 @@ def main():
     p.add_argument("file")
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--order", choices=("forward", "rotate"), default="forward")
+    p = sub.add_parser("reuse")
+    p.add_argument("host")
+    p.add_argument("port", type=int)
+    p.add_argument("sport", type=int)
     p = sub.add_parser("hold")
     p.add_argument("host")
     p.add_argument("port", type=int)
     p.add_argument("n", type=int)
     p.add_argument("--interval", type=float, default=1.0)
     a = ap.parse_args()
-    return {"seq": cmd_seq, "sources": cmd_sources, "hold": cmd_hold}[a.cmd](a)
+    return {"seq": cmd_seq, "sources": cmd_sources, "reuse": cmd_reuse, "hold": cmd_hold}[a.cmd](a)
 
 
 if __name__ == "__main__":

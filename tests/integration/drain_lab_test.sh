@@ -10,7 +10,9 @@
 #     the dataplane service at once, and 30 new connections avoid it;
 #  3. draining 300: be2 back in the group (HEALTHY, ACTIVE), a long-lived connection on it,
 #     be2 removed: the health view shows it DRAINING with ~300 s left and 1 connection; new
-#     connections avoid it; the held connection keeps working; the client closes it 2 s
+#     connections avoid it, also one from the ports of a closed connection that was on be2
+#     (reused at once while be2 was ACTIVE, it went to be2 again); the held connection keeps
+#     working; the client closes it 2 s
 #     after the removal (later when those checks took longer) and be2 is purged (gone from
 #     the dataplane and the health view) within about 1 s of that close (asserted: 3 s, for
 #     a loaded machine), not after 300 s.
@@ -78,10 +80,25 @@ if ! hold_on be2 "$hold_out"; then
     fail "no long-lived connection landed on be2"
 else
     ok "long-lived connection on be2"
+    # Local ports whose connection (closed with a RST: CLOSE in the dataplane) went to be2.
+    reuse() { ip netns exec nlb-client "$clientpy" "$here/conn_client.py" reuse "$vip" 80 "$1"; }
+    sport=
+    for p in $(seq 61000 61011); do  # above the ephemeral range: no TIME_WAIT of ours
+        [ "$(reuse "$p")" = be2 ] && { sport=$p; break; }
+    done
+    [ -n "$sport" ] && [ "$(reuse "$sport")" = be2 ] &&
+        ok "ports of a closed connection reused while be2 takes new ones: be2 again (port $sport)" ||
+        fail "reused ports while be2 is ACTIVE: '${sport:-no port landed on be2}'"
     nlbctl server-group remove-instance sg1 --id be2 >/dev/null || fail "remove-instance be2"
     removed=$(now)
     be2_draining() { dp_backends | grep -q '^198.19.0.12 DRAINING$'; }
     wait_until 1 be2_draining && ok "dataplane: be2 DRAINING" || fail "be2 not DRAINING: $(dp_backends)"
+    if [ -n "$sport" ]; then  # CLOSE lasts 10 s in the dataplane: this comes 1-2 s after
+        again=$(reuse "$sport")
+        [ "$again" = be1 ] || [ "$again" = be3 ] &&
+            ok "the same ports reused while be2 drains: a new connection on $again" ||
+            fail "the same ports reused while be2 drains: '$again'"
+    fi
     python3 -c '
 import json, sys, time
 d = [i for i in json.loads(sys.argv[1]).get("instances", []) if i["instance"]["id"] == "be2"]
