@@ -21,9 +21,11 @@ readonly vip=198.18.1.1
 # Clients in nlb-client run on the system python: a python3 found on PATH may be a pyenv shim,
 # and under load its start-up (a chain of bash scripts) once took longer than a test's wait.
 readonly clientpy=/usr/bin/python3
-# The tests' own JSON helpers too: a shim's 0.6 s per call (over 1 s on a busy host) made each
-# poll of a wait slow and spread the checks that follow a change over seconds.
-python3() { "$clientpy" "$@"; }
+# The tests' own python3 too: a shim's 0.6 s per call (over 1 s on a busy host) made each
+# poll of a wait slow and spread the checks that follow a change over seconds. Hashed, not a
+# function: "python3 ... &" must stay one process, so $! is python's pid and a kill reaches it
+# (a function runs in a subshell whose python child outlived the kill and held the lab lock).
+hash -p "$clientpy" python3
 readonly csock=/run/nlb-lab/control.sock dsock=/run/nlb-lab/dataplane.sock
 hold=
 holds=  # more client pids the trap kills (space-separated)
