@@ -41,6 +41,14 @@ finish() {
         echo "---- nlb-dataplane log"; tail -n 20 /run/nlb-lab/dataplane.log 2>/dev/null
     fi
     "$lab" down >/dev/null 2>&1
+    # A helper this test started in the background inherits fd 9; one still running would keep
+    # the lab lock, and the next lab test would wait 300 s and fail. The lab's daemons close it.
+    for p in $(exec 9>&-; find /proc/[0-9]*/fd -maxdepth 1 -lname /run/lock/nlb-lab.lock \
+        2>/dev/null | cut -d/ -f3 | sort -u); do
+        [ "$p" = "$$" ] && continue
+        echo "   left running, holding the lab lock: pid $p $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-120); stopped"
+        kill "$p" 2>/dev/null
+    done
 }
 trap finish EXIT
 

@@ -45,10 +45,10 @@ trap cleanup EXIT
 
 now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 # Every line the daemons log, stamped on arrival (epoch µs; tail follows the files through
-# restarts and ends with this shell).
+# restarts and ends with this shell, so it does not keep the lab lock, fd 9).
 stamp_logs() {
-    tail -n 0 -q --pid=$$ -F /run/nlb-lab/control.log /run/nlb-lab/dataplane.log 2>/dev/null |
-        while IFS= read -r line; do echo "${EPOCHREALTIME/./} $line"; done >>"$work/stamped" &
+    { tail -n 0 -q --pid=$$ -F /run/nlb-lab/control.log /run/nlb-lab/dataplane.log 2>/dev/null |
+        while IFS= read -r line; do echo "${EPOCHREALTIME/./} $line"; done >>"$work/stamped"; } 9>&- &
 }
 since() {  # T0_MS: the stamped lines from T0_MS to the first "in sync" after it, "+MS ms line" each
     awk -v t0="$1" '$1 / 1000 < t0 { next }
