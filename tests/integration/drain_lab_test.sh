@@ -12,10 +12,9 @@
 #     be2 removed: the health view shows it DRAINING with ~300 s left and 1 connection; new
 #     connections avoid it, also one from the ports of a closed connection that was on be2
 #     (reused at once while be2 was ACTIVE, it went to be2 again); the held connection keeps
-#     working; the client closes it 2 s
-#     after the removal (later when those checks took longer) and be2 is purged (gone from
-#     the dataplane and the health view) within about 1 s of that close (asserted: 3 s, for
-#     a loaded machine), not after 300 s.
+#     working; the client closes it 2 s after the removal (later when those checks took
+#     longer) and be2 is purged (gone from the dataplane and the health view) within about
+#     1 s of that close (asserted: 3 s, for a loaded machine), not after 300 s.
 #
 # usage: drain_lab_test.sh LAB_SH NLB_DATAPLANE NLB_CONTROL NLBCTL NLB_AGENT
 # Needs root (exit 77 otherwise).
