@@ -80,7 +80,7 @@ if ! hold_on be2 "$hold_out"; then
 else
     ok "long-lived connection on be2"
     # Local ports whose connection (closed with a RST: CLOSE in the dataplane) went to be2.
-    reuse() { ip netns exec nlb-client "$clientpy" "$here/conn_client.py" reuse "$vip" 80 "$1"; }
+    reuse() { conn_client reuse "$vip" 80 "$1"; }
     sport=
     for p in $(seq 61000 61011); do  # above the ephemeral range: no TIME_WAIT of ours
         [ "$(reuse "$p")" = be2 ] && { sport=$p; break; }
